@@ -1,0 +1,162 @@
+"""Django settings: every value comes from the environment (12-factor), with safe production defaults."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from core.env import env_bool, env_int, env_list, env_str
+from core.secret_key import validate_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = validate_secret_key(env_str("SECRET_KEY"), debug=DEBUG)
+APP_RELEASE = env_str("APP_RELEASE", "dev")
+APP_ENVIRONMENT = env_str("APP_ENVIRONMENT", "development" if DEBUG else "production")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "core",
+    "apranova",
+]
+
+MIDDLEWARE = [
+    # Probes answer before host validation and the HTTPS redirect: load balancers and
+    # Docker's HEALTHCHECK call them by IP over plain HTTP.
+    "core.probes.ProbeMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "core.urls"
+WSGI_APPLICATION = "core.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Without DATABASE_URL, development gets SQLite; production points at a local PostgreSQL
+# that fails on first use, never at import (so /healthz and collectstatic work without a DB).
+_default_db = f"sqlite:///{BASE_DIR / 'db.sqlite3'}" if DEBUG else "postgres://apranova@localhost:5432/apranova"
+DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_db), conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "redis://localhost:6379/0")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# ---------------------------------------------------------------- APROVOVA reports
+APROVOVA_REPORTS_DIR = Path(env_str("APROVOVA_REPORTS_DIR", str(BASE_DIR / "APROVOVA")))
+APROVOVA_USER_REPORTS_DIR = Path(env_str("APROVOVA_USER_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "user_reports")))
+APROVOVA_PAYMENT_REPORTS_DIR = Path(env_str("APROVOVA_PAYMENT_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "payment_reports")))
+APROVOVA_BATCH_REPORTS_DIR = Path(env_str("APROVOVA_BATCH_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "batch_reports")))
+APROVOVA_ANALYTICS_REPORTS_DIR = Path(env_str("APROVOVA_ANALYTICS_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "analytics_reports")))
+APROVOVA_RETENTION_DAYS = env_int("APROVOVA_RETENTION_DAYS", 90)
+# In production nginx serves the file (internal location) once Django has checked the permission.
+APROVOVA_X_ACCEL_REDIRECT = env_bool("APROVOVA_X_ACCEL_REDIRECT", False)
+APROVOVA_X_ACCEL_PREFIX = env_str("APROVOVA_X_ACCEL_PREFIX", "/_aprovova/")
+# type:format pairs that celery beat generates every night.
+APROVOVA_DAILY_REPORTS = env_list("APROVOVA_DAILY_REPORTS", "users:csv,payments:csv,batches:pdf,analytics:pdf")
+
+READYZ_CHECKS = env_list("READYZ_CHECKS", "database,redis,aprovova,migrations")
+
+# ---------------------------------------------------------------- REST API
+REST_FRAMEWORK = {
+    # Basic first, so an anonymous client gets 401 with WWW-Authenticate rather than 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    "EXCEPTION_HANDLER": "apranova.api.errors.exception_handler",
+}
+
+# ---------------------------------------------------------------- Celery
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None  # Report rows carry the outcome; no result backend to fill.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True  # A worker killed mid-report gets the task redelivered.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # Reports are long; don't hoard them on one worker.
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+
+# ---------------------------------------------------------------- security (seed's production block)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
+
+# ---------------------------------------------------------------- logging: JSON lines on stdout
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "core.json_logging.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}},
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
