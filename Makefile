@@ -54,17 +54,30 @@ lint: venv ## yamllint and ansible-lint (production profile) over everything
 	yamllint --strict .
 	ansible-lint
 
+.PHONY: app-test
+app-test: ## The app's pytest suite against a real PostgreSQL and Redis (started from Debian's packages)
+	.ci/app-test
+
+.PHONY: app-image
+app-image: docker images ## Build the app image on a local base and smoke-test it
+	.ci/app-image
+
+.PHONY: bench-reports
+bench-reports: ## Report generation benchmark: rows/s and peak RSS at 100k and 1M rows
+	.ci/bench-reports
+
 .PHONY: test
-test: venv images lint ## Everything CI runs: lint, app tests, every Molecule scenario
+test: venv images lint app-test app-image ## Everything CI runs: lint, app tests, image, every Molecule scenario
 	.ci/scenarios $(TEST_MATRIX)
 
 .PHONY: test-all
-test-all: venv images lint ## The whole matrix: every scenario on Debian 12 and 13
+test-all: venv images lint app-test app-image ## The whole matrix: every scenario on Debian 12 and 13
 	.ci/scenarios $(FULL_MATRIX)
 
 .PHONY: test-role
 test-role: venv images ## One role's scenario: make test-role ROLE=common [DISTRO=debian13]
 	@test -n "$(ROLE)" || { echo "usage: make test-role ROLE=name [DISTRO=debian13]"; exit 2; }
+	$(if $(filter app,$(ROLE)),.ci/app-image)
 	.ci/scenarios roles/$(ROLE):$(DISTRO)
 
 .PHONY: test-stack

@@ -1,0 +1,159 @@
+"""The app role, end to end: deploy, zero-downtime redeploy, a broken release, rollback, reboot.
+
+The tests run in file order and build on each other, like the life of a real host.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+SITE = "app.apranova.test"
+CURL = f"curl -sk --resolve {SITE}:443:127.0.0.1 --max-time 10"
+ADMIN = "admin:molecule-admin-password"
+LOOP_LOG = "/tmp/request-loop.log"
+
+
+def get_json(host, path: str, auth: bool = False) -> dict:
+    out = host.check_output(f"{CURL} {'-u ' + ADMIN if auth else ''} https://{SITE}{path}")
+    return json.loads(out)
+
+
+def status_of(host, path: str) -> int:
+    return int(host.check_output(f"{CURL} -o /dev/null -w '%{{http_code}}' https://{SITE}{path}"))
+
+
+def start_request_loop(host) -> None:
+    """Requests through nginx, one every 50 ms, bounded to 3000 requests or 5 minutes."""
+    host.run(f"rm -f {LOOP_LOG} /tmp/request-loop.stop")
+    script = (
+        f"end=$((SECONDS+300)); for i in $(seq 1 3000); do "
+        f"[ -e /tmp/request-loop.stop ] || [ $SECONDS -ge $end ] && break; "
+        f"{CURL} -o /dev/null -w '%{{http_code}}\\n' https://{SITE}/healthz >> {LOOP_LOG} || echo 000 >> {LOOP_LOG}; "
+        f"sleep 0.05; done"
+    )
+    host.check_output(f"systemd-run --unit=request-loop --collect bash -c {json.dumps(script)}")
+
+
+def stop_request_loop(host) -> tuple[int, int]:
+    host.run("touch /tmp/request-loop.stop")
+    for _ in range(50):
+        if not host.service("request-loop").is_running:
+            break
+        time.sleep(0.2)
+    codes = host.file(LOOP_LOG).content_string.split()
+    failed = [c for c in codes if c != "200"]
+    print(f"request loop: {len(codes)} requests, {len(failed)} failed")
+    return len(codes), len(failed)
+
+
+def deploy(run_playbook, *extra: str):
+    started = time.monotonic()
+    result = run_playbook("deploy.yml", *extra)
+    took = time.monotonic() - started
+    print(f"deploy {' '.join(extra)}: rc={result.returncode} in {took:.1f} s")
+    return result, took
+
+
+def test_v1_serves_and_writes_reports_to_the_host(host):
+    assert status_of(host, "/readyz") == 200
+    assert get_json(host, "/healthz")["release"] == "v1"
+    created = json.loads(host.check_output(
+        f"{CURL} -u {ADMIN} -H 'Content-Type: application/json' "
+        f"-d '{{\"type\": \"users\", \"format\": \"csv\"}}' https://{SITE}/api/reports/"))
+    report = created
+    for _ in range(60):
+        report = get_json(host, f"/api/reports/{created['id']}/", auth=True)
+        if report["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(1)
+    assert report["status"] == "succeeded", report
+    # The worker wrote it into APROVOVA on the host, byte for byte what the API reports.
+    sums = host.check_output("find /srv/aprovova/user_reports/csv -type f -exec sha256sum {} +")
+    assert report["checksum_sha256"] in sums
+    # Downloads go through nginx's internal location.
+    assert status_of(host, "/_aprovova/user_reports/csv/") == 404
+
+
+def test_runtime_hardening(host):
+    web = json.loads(host.check_output("docker inspect apranova-web-8001 apranova-web-8002 2>/dev/null || true") or "[]")
+    web = [c for c in web if c["State"]["Running"]][0]
+    assert web["Config"]["User"] == "10001:10001"
+    assert web["HostConfig"]["ReadonlyRootfs"] is True
+    assert "no-new-privileges:true" in web["HostConfig"]["SecurityOpt"]
+    assert web["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert web["HostConfig"]["Memory"] > 0 and web["HostConfig"]["PidsLimit"] > 0
+    assert web["HostConfig"]["LogConfig"]["Config"]["max-size"] == "10m"
+    env = host.file("/etc/apranova/app.env")
+    assert env.mode == 0o600 and env.user == "root"
+    # Only nginx listens on public addresses; the app is on loopback.
+    assert host.socket("tcp://127.0.0.1:8001").is_listening or host.socket("tcp://127.0.0.1:8002").is_listening
+    assert not host.socket("tcp://0.0.0.0:8001").is_listening
+    assert not host.socket("tcp://0.0.0.0:8002").is_listening
+
+
+def test_v2_deploys_with_zero_failed_requests(host, run_playbook):
+    start_request_loop(host)
+    result, took = deploy(run_playbook, "-e", "app_release=v2")
+    total, failed = stop_request_loop(host)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert total > 20
+    assert failed == 0
+    assert get_json(host, "/healthz")["release"] == "v2"
+    # A report written under v2, to find again after the rollback.
+    host.check_output(f"{CURL} -u {ADMIN} -H 'Content-Type: application/json' "
+                      f"-d '{{\"type\": \"batches\", \"format\": \"json\"}}' https://{SITE}/api/reports/")
+
+
+def test_redeploying_the_same_release_is_fast_and_changes_nothing(host, run_playbook):
+    start_request_loop(host)
+    result, took = deploy(run_playbook, "-e", "app_release=v2")
+    total, failed = stop_request_loop(host)
+    assert result.returncode == 0
+    assert "changed=0" in " ".join(result.stdout.split())
+    assert failed == 0
+    print(f"redeploy of an unchanged release: {took:.1f} s")
+
+
+def test_broken_v3_fails_and_v2_keeps_serving(host, run_playbook):
+    start_request_loop(host)
+    result, _ = deploy(run_playbook, "-e", "app_release=v3", "-e", "app_ready_timeout=20",
+                       "-e", '{"app_extra_env": {"READYZ_CHECKS": "database,never-ready"}}')
+    total, failed = stop_request_loop(host)
+    output = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "Release v3 failed" in output and "Still serving: v2" in output
+    assert failed == 0
+    assert get_json(host, "/healthz")["release"] == "v2"
+    assert "v3" not in host.check_output("docker ps --format '{{.Labels}}'")
+    assert "release=v3 previous=v2 outcome=failed" in host.file("/var/log/apranova/deploy.log").content_string
+
+
+def test_rollback_to_v1_keeps_reports(host, run_playbook):
+    time.sleep(3)  # let the batches report from v2 finish
+    before = host.check_output("find /srv/aprovova -type f | sort")
+    assert "batch_reports/json" in before
+    result = run_playbook("rollback.yml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert get_json(host, "/healthz")["release"] == "v1"
+    after = host.check_output("find /srv/aprovova -type f | sort")
+    assert set(before.split()) <= set(after.split())
+
+
+def test_everything_comes_back_after_a_restart(host):
+    name = host.backend.host
+    subprocess.run(["docker", "restart", name], check=True, timeout=120)
+    deadline = time.monotonic() + 180
+    code = 0
+    while time.monotonic() < deadline:
+        probe = subprocess.run(
+            ["docker", "exec", name, "bash", "-c", f"{CURL} -o /dev/null -w '%{{http_code}}' https://{SITE}/readyz"],
+            capture_output=True, text=True, check=False)
+        code = int(probe.stdout or 0)
+        if code == 200:
+            break
+        time.sleep(3)
+    assert code == 200
+    assert get_json(host, "/healthz")["release"] == "v1"
+    assert host.service("docker").is_enabled and host.service("nginx").is_running
