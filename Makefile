@@ -83,3 +83,52 @@ test-role: venv images ## One role's scenario: make test-role ROLE=common [DISTR
 .PHONY: test-stack
 test-stack: venv images ## One whole-stack scenario: make test-stack SCENARIO=default
 	.ci/scenarios molecule/$(or $(SCENARIO),default):$(DISTRO)
+
+# ---------------------------------------------------------------- the stack
+INVENTORY  := inventories/$(ENV)/hosts.yml
+# Real environments keep secrets in an ansible-vault file: give its password through
+# ANSIBLE_VAULT_PASSWORD_FILE, or be asked for it.
+VAULT_ARGS := $(if $(or $(filter sandbox,$(ENV)),$(ANSIBLE_VAULT_PASSWORD_FILE)),,--ask-vault-pass)
+PLAYBOOK   := ansible-playbook -i $(INVENTORY) $(VAULT_ARGS)
+SANDBOX    := apranova-sandbox
+
+.PHONY: demo
+demo: venv images app-image ## The whole stack in a local sandbox container, with demo data and a smoke check
+	ansible-playbook -i inventories/sandbox/hosts.yml playbooks/sandbox.yml
+	ansible-playbook -i inventories/sandbox/hosts.yml playbooks/site.yml
+	ansible-playbook -i inventories/sandbox/hosts.yml playbooks/demo.yml
+
+.PHONY: demo-down
+demo-down: ## Remove the sandbox container and its data
+	docker rm -f -v $(SANDBOX) >/dev/null 2>&1 || true
+	@echo "sandbox removed (its secrets stay in inventories/sandbox/group_vars/all/secrets.yml)"
+
+.PHONY: up
+up: venv ## Converge everything on ENV (site.yml)
+	$(PLAYBOOK) playbooks/site.yml
+
+.PHONY: provision
+provision: venv ## The host roles only on ENV
+	$(PLAYBOOK) playbooks/provision.yml
+
+.PHONY: deploy
+deploy: venv ## Deploy the app on ENV (RELEASE=... to pick one)
+	$(PLAYBOOK) playbooks/deploy.yml $(if $(RELEASE),-e app_release=$(RELEASE))
+
+.PHONY: rollback
+rollback: venv ## Roll back to the previous release on ENV (RELEASE=... to name one)
+	$(PLAYBOOK) playbooks/rollback.yml $(if $(RELEASE),-e app_rollback_release=$(RELEASE))
+
+.PHONY: migrate
+migrate: venv ## Run the app's migrations on ENV, in the serving release (deploys run them too)
+	ansible app -i $(INVENTORY) $(VAULT_ARGS) -b -m ansible.builtin.shell \
+	  -a 'docker exec $$(docker ps -q --filter label=apranova_role=web | head -1) python3 manage.py migrate --noinput'
+
+.PHONY: logs
+logs: venv ## The last lines of the app's containers on ENV
+	ansible app -i $(INVENTORY) $(VAULT_ARGS) -b -m ansible.builtin.shell \
+	  -a 'for c in $$(docker ps --filter label=apranova_role --format "{{.Names}}"); do echo "== $$c"; docker logs --tail 50 $$c 2>&1; done'
+
+.PHONY: healthcheck
+healthcheck: venv ## Every service's state on every host of ENV
+	$(PLAYBOOK) playbooks/healthcheck.yml

@@ -1,4 +1,4 @@
-"""Fixtures shared by every role's testinfra tests.
+"""Fixtures shared by every Molecule scenario's testinfra tests (roles/ and molecule/).
 
 Molecule runs these tests on the control node, so a test can also run a playbook
 against the instance, e.g. to prove that bad input is refused before anything changes.

@@ -1,0 +1,45 @@
+"""db and cache are reachable from the app host only."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import testinfra
+
+
+def instance(name: str):
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+
+
+def address(name: str) -> str:
+    return instance(name).check_output("hostname -I").split()[0]
+
+
+def can_connect(host, ip: str, port: int) -> bool:
+    return host.run(f"timeout 3 bash -c '</dev/tcp/{ip}/{port}'").rc == 0
+
+
+@pytest.mark.parametrize(("target", "port"), [("stack-db", 5432), ("stack-cache", 6379)])
+def test_app_host_reaches_db_and_cache(target, port):
+    web = instance("stack-web")
+    assert can_connect(web, address(target), port)
+
+
+@pytest.mark.parametrize(("source", "target", "port"),
+                         [("stack-cache", "stack-db", 5432), ("stack-db", "stack-cache", 6379)])
+def test_other_hosts_are_refused(source, target, port):
+    assert not can_connect(instance(source), address(target), port)
+
+
+@pytest.mark.parametrize(("target", "port"), [("stack-db", 5432), ("stack-cache", 6379)])
+def test_the_docker_host_is_refused(target, port):
+    with pytest.raises(OSError):
+        socket.create_connection((address(target), port), timeout=3).close()
+
+
+def test_app_uses_the_db_host():
+    env = instance("stack-web").file("/etc/apranova/app.env").content_string
+    assert f"@{address('stack-db')}:5432/" in env
+    assert f"@{address('stack-cache')}:6379/" in env
