@@ -125,7 +125,7 @@ def test_refuses_to_lock_users_out(host, run_playbook):
     before = host.file("/etc/ssh/sshd_config.d/00-hardening.conf").md5sum
     result = run_playbook("refuse.yml")
     assert result.returncode != 0
-    output = " ".join(result.stdout.split())  # the callback folds long lines
+    output = " ".join((result.stdout + result.stderr).split())  # the callback folds long lines
     assert "Refusing to disable SSH password login" in output
     assert "changed=0" in output
     assert host.file("/etc/ssh/sshd_config.d/00-hardening.conf").md5sum == before
