@@ -123,6 +123,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "EXCEPTION_HANDLER": "apranova.api.errors.exception_handler",
+    # `?format=` filters reports by format; it must not select a renderer.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 # ---------------------------------------------------------------- Celery
@@ -134,6 +136,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # Reports are long; don't hoard them on o
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Keep Django's JSON log lines in the worker too.
 
 # ---------------------------------------------------------------- security (seed's production block)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

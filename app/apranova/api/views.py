@@ -1,0 +1,86 @@
+"""Reports API: staff create, list, inspect, download and delete reports."""
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponse
+from rest_framework import generics, permissions, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apranova.api.serializers import ReportCreateSerializer, ReportSerializer
+from apranova.models import Report
+from apranova.services import delete_report_files
+from core import aprovova
+
+_FILTERS = {"type": ("report_type", Report.Type.values), "format": ("format", Report.Format.values), "status": ("status", Report.Status.values)}
+
+
+class ReportListCreate(generics.ListAPIView):
+    permission_classes = [permissions.IsAdminUser]
+    serializer_class = ReportSerializer
+
+    def get_queryset(self):
+        queryset = Report.objects.select_related("created_by")
+        for param, (field, allowed) in _FILTERS.items():
+            value = self.request.query_params.get(param)
+            if value is None:
+                continue
+            if value not in allowed:
+                raise ValidationError({param: [f"'{value}' is not one of {', '.join(allowed)}."]})
+            queryset = queryset.filter(**{field: value})
+        return queryset
+
+    def post(self, request: Request) -> Response:
+        from apranova.tasks import generate_report
+
+        incoming = ReportCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        filters = {key: data[key].isoformat() for key in ("date_from", "date_to") if data.get(key)}
+        report = Report.objects.create(report_type=data["type"], format=data["format"], filters=filters, created_by=request.user)
+        # After commit, so a fast worker never looks for a row it cannot see yet.
+        transaction.on_commit(lambda: generate_report.delay(report.pk))
+        body = ReportSerializer(report, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
+
+
+class ReportDetail(generics.RetrieveDestroyAPIView):
+    permission_classes = [permissions.IsAdminUser]
+    serializer_class = ReportSerializer
+    queryset = Report.objects.select_related("created_by")
+
+    def perform_destroy(self, report: Report) -> None:
+        delete_report_files(report)
+        report.delete()
+
+
+class ReportDownload(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        report = generics.get_object_or_404(Report, pk=pk)
+        if report.status != Report.Status.SUCCEEDED:
+            return Response({"detail": f"Report is {report.status}; nothing to download yet.", "status": report.status}, status=409)
+        # Whatever the row says, a path outside APROVOVA (or a missing file) is a 404, never a file.
+        file_path = aprovova.resolve_inside(report.path) if report.path else None
+        if file_path is None:
+            raise Http404("Report file not found.")
+        content_type = mimetypes.guess_type(file_path.name)[0] or "application/octet-stream"
+        if settings.APROVOVA_X_ACCEL_REDIRECT:
+            return _x_accel_response(file_path, content_type)
+        return FileResponse(file_path.open("rb"), as_attachment=True, filename=file_path.name, content_type=content_type)
+
+
+def _x_accel_response(file_path: Path, content_type: str) -> HttpResponse:
+    relative = file_path.relative_to(aprovova.root().resolve()).as_posix()
+    response = HttpResponse(content_type=content_type)
+    response["X-Accel-Redirect"] = settings.APROVOVA_X_ACCEL_PREFIX.rstrip("/") + "/" + quote(relative)
+    response["Content-Disposition"] = f'attachment; filename="{file_path.name}"'
+    return response

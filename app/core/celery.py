@@ -1,0 +1,33 @@
+"""Celery application: Redis broker, tasks from the Django apps, the nightly schedule."""
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+from celery.signals import beat_init, worker_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+
+app = Celery("apranova")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "daily-reports": {"task": "apranova.tasks.generate_daily_reports", "schedule": crontab(hour=2, minute=0)},
+    "cleanup-old-reports": {"task": "apranova.tasks.cleanup_old_reports", "schedule": crontab(hour=3, minute=30)},
+}
+
+
+@worker_init.connect
+@beat_init.connect
+def _check_aprovova(**kwargs) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from core.startup import assert_aprovova_ready
+
+    try:
+        assert_aprovova_ready()
+    except ImproperlyConfigured as error:
+        # Celery logs and swallows exceptions from signal handlers; SystemExit is not swallowed.
+        raise SystemExit(f"refusing to start: {error}") from error

@@ -1,0 +1,58 @@
+"""Readiness checks: each returns None when healthy, or a short reason."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+
+from core import aprovova
+
+
+def check_database() -> str | None:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return None
+
+
+def check_redis() -> str | None:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return None
+
+
+def check_aprovova() -> str | None:
+    problems = aprovova.tree_problems()
+    return "; ".join(problems) if problems else None
+
+
+def check_migrations() -> str | None:
+    connection = connections[DEFAULT_DB_ALIAS]
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return f"{len(pending)} migration(s) not applied" if pending else None
+
+
+CHECKS: dict[str, Callable[[], str | None]] = {
+    "database": check_database,
+    "redis": check_redis,
+    "aprovova": check_aprovova,
+    "migrations": check_migrations,
+}
+
+
+def run_checks(names: list[str]) -> dict[str, str]:
+    """Map each check to "ok" or its failure; one failing check never hides the others."""
+    results = {}
+    for name in names:
+        try:
+            problem = CHECKS[name]()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", with its reason.
+            problem = f"{type(exc).__name__}: {exc}".strip()
+        results[name] = "ok" if problem is None else problem
+    return results

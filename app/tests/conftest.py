@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from core import aprovova
+
+PASSWORD = "a-test-password-1234"
+
+
+@pytest.fixture(autouse=True)
+def aprovova_dir(tmp_path: Path, settings) -> Path:
+    """A fresh APROVOVA tree per test (the per-type settings follow the root, as in production)."""
+    root = tmp_path / "APROVOVA"
+    settings.APROVOVA_REPORTS_DIR = root
+    settings.APROVOVA_USER_REPORTS_DIR = root / "user_reports"
+    settings.APROVOVA_PAYMENT_REPORTS_DIR = root / "payment_reports"
+    settings.APROVOVA_BATCH_REPORTS_DIR = root / "batch_reports"
+    settings.APROVOVA_ANALYTICS_REPORTS_DIR = root / "analytics_reports"
+    aprovova.init_tree()
+    return root
+
+
+@pytest.fixture
+def demo_data(db) -> None:
+    call_command("seed_demo", users=30, payments=300, batches=5, seed=7, stdout=open("/dev/null", "w"))
+
+
+def _basic(username: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
+
+
+class HttpsAPIClient(APIClient):
+    """Every request over HTTPS, as behind the production proxy (SECURE_SSL_REDIRECT is on)."""
+
+    def generic(self, *args, **kwargs):
+        kwargs["secure"] = True
+        return super().generic(*args, **kwargs)
+
+
+def _client(user) -> APIClient:
+    client = HttpsAPIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=_basic(user.username))
+    return client
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("staffer", "staff@example.com", PASSWORD, is_staff=True)
+
+
+@pytest.fixture
+def learner(django_user_model):
+    return django_user_model.objects.create_user("learner", "learner@example.com", PASSWORD)
+
+
+@pytest.fixture
+def staff_client(staff) -> APIClient:
+    return _client(staff)
+
+
+@pytest.fixture
+def learner_client(learner) -> APIClient:
+    return _client(learner)
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return _client(None)
