@@ -132,3 +132,8 @@ logs: venv ## The last lines of the app's containers on ENV
 .PHONY: healthcheck
 healthcheck: venv ## Every service's state on every host of ENV
 	$(PLAYBOOK) playbooks/healthcheck.yml
+
+.PHONY: new-env
+new-env: venv ## A new environment from templates/new-env: NAME= HOST= DOMAIN= EMAIL= SSH_KEY= [ACME=staging]
+	ansible-playbook playbooks/new-env.yml -e env_name=$(NAME) -e env_host=$(HOST) -e env_domain=$(DOMAIN) \
+	  -e env_email=$(EMAIL) -e env_ssh_key_file=$(SSH_KEY) -e env_acme=$(or $(ACME),production)
