@@ -1,0 +1,223 @@
+"""nginx + certbot against pebble: issued certificate, renewal without restart, TLS profile,
+headers, redirects, internal location, refusals."""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+NAME = "app.apranova.test"
+RESOLVE = f"--resolve {NAME}:443:127.0.0.1 --resolve {NAME}:80:127.0.0.1"
+ROOT = "/tmp/pebble-root.pem"
+
+
+@pytest.fixture(scope="module")
+def pebble_root(host):
+    """pebble's root CA (made anew each time pebble starts), fetched from its management API."""
+    host.check_output(f"curl -sf --cacert /etc/pebble/listener.crt https://localhost:15000/roots/0 -o {ROOT}")
+    return host.file(ROOT).content_string
+
+
+def served_cert(host) -> str:
+    return host.check_output(
+        f"openssl s_client -connect 127.0.0.1:443 -servername {NAME} </dev/null 2>/dev/null "
+        "| openssl x509 -noout -issuer -subject -serial -ext subjectAltName"
+    )
+
+
+def serial(host) -> str:
+    return re.search(r"serial=(\w+)", served_cert(host)).group(1)
+
+
+def curl(host, args: str):
+    return host.run(f"curl -s --max-time 10 --cacert {ROOT} {RESOLVE} {args}")
+
+
+def test_nginx_serves_certificate_issued_by_pebble(host, pebble_root):
+    cert = served_cert(host)
+    assert "Pebble Intermediate CA" in cert
+    assert f"DNS:{NAME}" in cert
+    # Currently valid, and the chain verifies against pebble's root for this name.
+    assert host.run(
+        f"openssl s_client -connect 127.0.0.1:443 -servername {NAME} </dev/null 2>/dev/null "
+        "| openssl x509 -noout -checkend 0"
+    ).rc == 0
+    assert curl(host, f"-o /dev/null -w '%{{http_code}}' https://{NAME}/static/probe.txt").stdout == "200"
+    # The TLS snippet both roles agree on points at the issued certificate.
+    assert f"/etc/letsencrypt/live/{NAME}/fullchain.pem" in host.check_output("nginx -T 2>/dev/null")
+
+
+def test_renewal_by_timer_and_deploy_hook(host):
+    assert host.service("certbot.timer").is_enabled
+    assert host.check_output("systemctl is-active certbot.timer") == "active"
+    env = host.check_output("systemctl show -p Environment certbot.service")
+    assert "REQUESTS_CA_BUNDLE=/etc/pebble/listener.crt" in env
+    # No cron job of ours: the package's entry is a no-op on systemd hosts.
+    assert "certbot" not in host.run("crontab -l -u root").stdout
+
+
+def test_force_renewal_served_without_restart_and_no_failed_request(host, pebble_root):
+    before_serial = serial(host)
+    before_pid = host.check_output("systemctl show -p MainPID --value nginx")
+    script = f"""
+rm -f /tmp/stop-loop
+( ok=0; fail=0; end=$((SECONDS + 60))
+  for i in $(seq 300); do
+    [ -e /tmp/stop-loop ] || [ $SECONDS -ge $end ] && break
+    code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 --cacert {ROOT} {RESOLVE} https://{NAME}/static/probe.txt)
+    if [ "$code" = 200 ]; then ok=$((ok + 1)); else fail=$((fail + 1)); fi
+    sleep 0.05
+  done
+  echo "ok=$ok fail=$fail" > /tmp/loop-result ) &
+loop=$!
+sleep 1
+REQUESTS_CA_BUNDLE=/etc/pebble/listener.crt certbot renew --force-renewal --cert-name {NAME} --no-random-sleep-on-renew
+rc=$?
+sleep 2
+touch /tmp/stop-loop
+wait $loop
+echo "renew rc=$rc"
+cat /tmp/loop-result
+"""
+    out = host.check_output(f"bash -c {shlex.quote(script)}")
+    print(out)
+    assert "renew rc=0" in out
+    counts = dict(kv.split("=") for kv in re.search(r"ok=\d+ fail=\d+", out).group(0).split())
+    print(f"requests during renewal: ok={counts['ok']} failed={counts['fail']}")
+    assert int(counts["ok"]) > 10
+    assert int(counts["fail"]) == 0
+    after_serial = serial(host)
+    assert after_serial != before_serial
+    assert host.check_output("systemctl show -p MainPID --value nginx") == before_pid
+
+
+def test_tls_meets_mozilla_intermediate(host, pebble_root):
+    sslyze = shutil.which("sslyze")
+    assert sslyze, "sslyze is not installed on the control node (requirements.txt)"
+    address = host.interface("eth0").addresses[0]
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as ca:
+        ca.write(pebble_root)
+    try:
+        result = subprocess.run(
+            [sslyze, "--mozilla_config=intermediate", f"--certinfo_ca_file={ca.name}", f"{NAME}:443{{{address}}}"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )
+    finally:
+        os.unlink(ca.name)
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(rf"{NAME}:443: OK - Compliant", result.stdout)
+    assert "TLSv1.3" in host.check_output(f"curl -s -o /dev/null -w '' -v --cacert {ROOT} {RESOLVE} "
+                                          f"https://{NAME}/static/probe.txt 2>&1 | grep -i 'SSL connection'")
+
+
+def test_security_headers_http2_and_no_version(host, pebble_root):
+    headers = curl(host, f"--http2 -sI https://{NAME}/static/probe.txt").stdout
+    assert headers.startswith("HTTP/2 200")
+    assert re.search(r"(?mi)^server: nginx\r?$", headers), "Server header must carry no version"
+    assert re.search(r"(?mi)^strict-transport-security: max-age=63072000", headers)
+    assert re.search(r"(?mi)^x-content-type-options: nosniff", headers)
+    assert re.search(r"(?mi)^x-frame-options: SAMEORIGIN", headers)
+    assert re.search(r"(?mi)^referrer-policy: strict-origin-when-cross-origin", headers)
+    assert re.search(r"(?mi)^content-security-policy: default-src 'self';.*style-src 'self' 'unsafe-inline'", headers)
+    # Static files: long cache lifetime and gzip for text.
+    assert re.search(r"(?mi)^cache-control: max-age=2592000", headers)
+    css = curl(host, f"-sI -H 'Accept-Encoding: gzip' https://{NAME}/static/probe.css").stdout
+    assert re.search(r"(?mi)^content-encoding: gzip", css)
+
+
+def test_http_redirects_but_answers_challenges(host):
+    redirect = host.run(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' {RESOLVE} http://{NAME}/admin/?x=1")
+    assert redirect.stdout == f"301 https://{NAME}/admin/?x=1"
+    host.check_output("echo challenge-probe > /var/www/acme/.well-known/acme-challenge/probe")
+    try:
+        challenge = host.run(f"curl -s -w ' %{{http_code}}' {RESOLVE} http://{NAME}/.well-known/acme-challenge/probe")
+        assert challenge.stdout == "challenge-probe\n 200"
+    finally:
+        host.run("rm -f /var/www/acme/.well-known/acme-challenge/probe")
+
+
+def test_maintenance_page_when_app_down_and_internal_location_hidden(host, pebble_root):
+    down = curl(host, f"-w ' %{{http_code}}' https://{NAME}/")
+    assert down.stdout.endswith(" 503")
+    assert "<h1>Maintenance</h1>" in down.stdout
+    direct = curl(host, f"-o /dev/null -w '%{{http_code}}' https://{NAME}/_aprovova/reports/r1.pdf")
+    assert direct.stdout == "404"
+
+
+APP = r"""
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        headers = {"Content-Length": "0"}
+        body = b""
+        if self.path.endswith("/download/"):
+            headers["X-Accel-Redirect"] = "/_aprovova/reports/r1.pdf"
+        else:
+            body = ("proto=%s for=%s host=%s" % (self.headers.get("X-Forwarded-Proto"),
+                    self.headers.get("X-Forwarded-For"), self.headers.get("Host"))).encode()
+            headers["Content-Length"] = str(len(body))
+        self.send_response(200)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(("127.0.0.1", 8000), H).serve_forever()
+"""
+
+
+def test_proxy_forwards_headers_and_serves_aprovova_by_x_accel(host, pebble_root):
+    host.run("printf '%s' " + shlex.quote(APP) + " > /tmp/fake-app.py")
+    host.check_output("systemd-run --unit=fake-app python3 /tmp/fake-app.py")
+    try:
+        host.run_test("for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8000/ && exit 0; sleep 0.1; done; exit 1")
+        echo = curl(host, f"https://{NAME}/hello").stdout
+        assert echo == f"proto=https for=127.0.0.1 host={NAME}"
+        download = curl(host, f"https://{NAME}/api/reports/1/download/").stdout
+        assert download == "%PDF-1.4 aprovova probe\n"
+    finally:
+        host.run("systemctl stop fake-app")
+
+
+def test_login_is_rate_limited(host, pebble_root):
+    codes = curl(host, f"-o /dev/null -w '%{{http_code}}\\n' https://{NAME}/admin/login/?[1-15]").stdout.split()
+    assert len(codes) == 15
+    assert codes[0] != "429"
+    assert "429" in codes
+
+
+def test_broken_extra_config_refused_site_keeps_serving(host, run_playbook, pebble_root):
+    before = host.check_output("md5sum /etc/nginx/nginx.conf /etc/nginx/conf.d/*.conf")
+    result = run_playbook("broken.yml")
+    assert result.returncode != 0
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "this_is_not_a_directive" in output
+    assert not host.file("/etc/nginx/conf.d/apranova-extra-broken.conf").exists
+    assert host.check_output("md5sum /etc/nginx/nginx.conf /etc/nginx/conf.d/*.conf") == before
+    assert host.run("nginx -t").rc == 0
+    assert curl(host, f"-o /dev/null -w '%{{http_code}}' https://{NAME}/static/probe.txt").stdout == "200"
+
+
+def test_refuses_missing_email(host, run_playbook):
+    result = run_playbook("refuse-email.yml")
+    assert result.returncode != 0
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "certbot_email is empty" in output
+    assert "changed=0" in output
+
+
+def test_refuses_domain_that_does_not_reach_host(host, run_playbook):
+    before = host.check_output("ls /etc/letsencrypt/live /etc/letsencrypt/renewal")
+    result = run_playbook("refuse-domain.yml")
+    assert result.returncode != 0
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "elsewhere.apranova.test did not serve the check token" in output
+    assert "Point the DNS record" in output
+    assert "changed=0" in output
+    assert host.check_output("ls /etc/letsencrypt/live /etc/letsencrypt/renewal") == before
+    assert host.run("ls -A /var/www/acme/.well-known/acme-challenge/").stdout == ""
