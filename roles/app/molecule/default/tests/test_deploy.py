@@ -6,6 +6,7 @@ The tests run in file order and build on each other, like the life of a real hos
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 
@@ -33,7 +34,7 @@ def start_request_loop(host) -> None:
         f"{CURL} -o /dev/null -w '%{{http_code}}\\n' https://{SITE}/healthz >> {LOOP_LOG} || echo 000 >> {LOOP_LOG}; "
         f"sleep 0.05; done"
     )
-    host.check_output(f"systemd-run --unit=request-loop --collect bash -c {json.dumps(script)}")
+    host.check_output(f"systemd-run --unit=request-loop --collect bash -c {shlex.quote(script)}")
 
 
 def stop_request_loop(host) -> tuple[int, int]:
