@@ -19,8 +19,9 @@ ENV ?= sandbox
 # What `make test` runs (CI has 2 cores and a 45-minute budget): every role on
 # Debian 12 (the certbot scenario converges nginx too), common on Debian 13.
 # `make test-all` runs every role on both, nginx alone, and the whole-stack scenarios.
-ROLES          := common docker postgresql redis certbot app
-ALL_ROLES      := common docker postgresql redis nginx certbot app
+# Longest first: .ci/scenarios runs two at a time.
+ROLES          := app backup certbot postgresql docker common redis
+ALL_ROLES      := app backup certbot nginx postgresql docker common redis
 STACK          := default multihost
 TEST_MATRIX    := $(foreach r,$(ROLES),roles/$(r):debian12) roles/common:debian13
 FULL_MATRIX    := $(foreach r,$(ALL_ROLES),roles/$(r):debian12 roles/$(r):debian13) \
@@ -138,3 +139,21 @@ healthcheck: venv ## Every service's state on every host of ENV
 new-env: venv ## A new environment from templates/new-env: NAME= HOST= DOMAIN= EMAIL= SSH_KEY= [ACME=staging]
 	ansible-playbook playbooks/new-env.yml -e env_name=$(NAME) -e env_host=$(HOST) -e env_domain=$(DOMAIN) \
 	  -e env_email=$(EMAIL) -e env_ssh_key_file=$(SSH_KEY) -e env_acme=$(or $(ACME),production)
+
+# ---------------------------------------------------------------- backups
+.PHONY: backup backup-db backup-reports restore bench-backup
+backup: venv ## Back up now (databases, APROVOVA, config) on ENV [HOST=name]
+	$(PLAYBOOK) playbooks/backup.yml $(if $(HOST),--limit $(HOST))
+
+backup-db backup-reports: backup ## The seed's names: each snapshot holds the databases and the reports
+
+restore: venv ## make restore ENV=... HOST=name CONFIRM=yes-restore-name [SNAPSHOT=id] [WHAT=all|database|aprovova] [DELETE_NEWER=true]
+	@test -n "$(HOST)" && test -n "$(CONFIRM)" || { echo "usage: make restore ENV=... HOST=name CONFIRM=yes-restore-name [SNAPSHOT=id] [WHAT=all|database|aprovova]"; exit 2; }
+	$(PLAYBOOK) playbooks/restore.yml --limit $(HOST) \
+	  -e restore_confirm=$(CONFIRM) -e restore_snapshot=$(or $(SNAPSHOT),latest) \
+	  -e restore_database=$(if $(filter aprovova,$(WHAT)),false,true) \
+	  -e restore_aprovova=$(if $(filter database,$(WHAT)),false,true) \
+	  -e restore_aprovova_delete_newer=$(or $(DELETE_NEWER),false)
+
+bench-backup: venv images ## Time backup and restore of 1,000,000 payments (not in make test)
+	cd roles/backup && MOLECULE_DISTRO=$(DISTRO) MOLECULE_INSTANCE=backup-bench-$(DISTRO) molecule test --scenario-name bench

@@ -1,0 +1,346 @@
+"""The backup role: real snapshots taken, restored, pruned, checked, and failures that show.
+
+The tests run in file order and share one instance: the restore drill, S3, retention and
+the full-target fault each switch the repository with a converge and switch it back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+PASSWORD = "molecule-test-repository-password"
+REPORTS = "/srv/aprovova"
+STATUS = "/var/lib/apranova-backup/status.json"
+S3_VARS = json.dumps({
+    "backup_restic_repository": "s3:http://127.0.0.1:5000/apranova-backups",
+    "backup_s3_access_key_id": "testing",
+    "backup_s3_secret_access_key": "testing-secret",
+    "backup_s3_region": "us-east-1",
+})
+
+
+def sql(host, db: str, query: str) -> str:
+    return host.check_output("cd / && runuser -u postgres -- psql -XAtq -d %s -c %s", db, query)
+
+
+def restic_json(host, *args: str):
+    return json.loads(host.check_output("apranova-backup restic --json " + " ".join(args)))
+
+
+def flat(result) -> str:
+    """stdout and stderr (where ansible-core 2.19 prints errors), whitespace normalised."""
+    return " ".join((result.stdout + result.stderr).split())  # the callback folds long lines
+
+
+def converge(run_playbook, extra: str | None = None) -> None:
+    result = run_playbook("converge.yml", *(["-e", extra] if extra else []))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def data_state(host) -> dict:
+    """Row counts and checksums of the seeded tables, and the checksum of every report file."""
+    state = {}
+    for db, table in (("apranova", "payments"), ("ledger", "entries")):
+        state[f"{db}.{table}.count"] = sql(host, db, f"SELECT count(*) FROM {table}")
+        state[f"{db}.{table}.md5"] = sql(
+            host, db, f"SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM {table} t")
+    state["files"] = host.check_output(
+        f"cd {REPORTS} && find . -type f -print0 | sort -z | xargs -0 sha256sum")
+    return state
+
+
+@pytest.fixture(scope="module")
+def hostname(host) -> str:
+    return host.backend.host
+
+
+@pytest.fixture(scope="module")
+def seeded(host) -> dict:
+    """Known rows and report files, the same on every run."""
+    host.check_output(
+        "cd / && runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1 -d apranova -c %s",
+        "DROP TABLE IF EXISTS payments; "
+        "CREATE TABLE payments (id serial PRIMARY KEY, amount numeric(12,2) NOT NULL, "
+        "currency text NOT NULL, note text, created timestamptz NOT NULL); "
+        "INSERT INTO payments (amount, currency, note, created) SELECT (i * 7 % 100000) / 100.0, "
+        "CASE WHEN i % 3 = 0 THEN 'EUR' ELSE 'USD' END, 'payment ' || i, "
+        "timestamptz '2026-01-01' + i * interval '1 minute' FROM generate_series(1, 5000) i; "
+        "ALTER TABLE payments OWNER TO apranova;",
+    )
+    host.check_output(
+        "cd / && runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1 -d ledger -c %s",
+        "DROP TABLE IF EXISTS entries; "
+        "CREATE TABLE entries (id int PRIMARY KEY, label text); "
+        "INSERT INTO entries SELECT i, 'entry ' || i FROM generate_series(1, 300) i; "
+        "ALTER TABLE entries OWNER TO apranova;",
+    )
+    host.check_output(
+        f"set -e; rm -rf {REPORTS}/*; mkdir -p '{REPORTS}/payment_reports/2026 Q1' {REPORTS}/user_reports; "
+        f"for i in 1 2 3 4 5; do seq 1 $((i * 2000)) > {REPORTS}/user_reports/users_$i.csv; done; "
+        f"head -c 300000 /dev/urandom > '{REPORTS}/payment_reports/2026 Q1/payments.pdf'; "
+        f"echo 'total;42' > {REPORTS}/payment_reports/summary.csv; "
+        f"chown -R nobody:nogroup {REPORTS}/user_reports"
+    )
+    return data_state(host)
+
+
+def test_timers_scheduled_persistent_and_randomized(host):
+    for timer, calendar in (("apranova-backup.timer", "02:30:00"), ("apranova-backup-check.timer", "Sun")):
+        assert host.service(timer).is_enabled
+        assert host.service(timer).is_running
+        props = host.check_output(f"systemctl show {timer} -p TimersCalendar -p Persistent -p RandomizedDelayUSec")
+        assert calendar in props and "Persistent=yes" in props and "RandomizedDelayUSec=30min" in props
+    # The next run is really planned.
+    assert "apranova-backup.service" in host.check_output("systemctl list-timers --all --no-pager")
+
+
+def test_secrets_only_in_root_only_files(host):
+    for path in ("/etc/apranova-backup/password", "/etc/apranova-backup/restic.env"):
+        f = host.file(path)
+        assert f.user == "root" and f.mode == 0o600
+    assert host.file("/etc/apranova-backup").mode == 0o700
+    leaks = host.run(f"grep -rl {PASSWORD} /etc/systemd/system /usr/local/sbin /etc/apranova-backup/backup.conf")
+    assert leaks.stdout == ""
+    # Without the password, the repository is unreadable.
+    assert host.run("RESTIC_PASSWORD=wrong-password restic -r /var/backups/restic cat config").rc != 0
+
+
+def test_backup_playbook_takes_one_tagged_snapshot(host, seeded, hostname, run_playbook):
+    before = {s["id"] for s in restic_json(host, "snapshots")}
+    result = run_playbook("backup.yml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    snapshots = restic_json(host, "snapshots")
+    # One new snapshot (the daily rule keeps only the newest of a day).
+    assert len([s for s in snapshots if s["id"] not in before]) == 1
+    latest = snapshots[-1]
+    assert latest["id"] not in before
+    assert set(latest["tags"]) == {f"host:{hostname}", "env:sandbox"}
+    assert latest["hostname"] == hostname
+    listing = host.check_output("apranova-backup restic ls latest")
+    for path in ("/var/lib/apranova-backup/staging/postgresql/apranova.dump",
+                 "/var/lib/apranova-backup/staging/postgresql/ledger.dump",
+                 "/var/lib/apranova-backup/staging/postgresql/globals.sql",
+                 f"{REPORTS}/payment_reports/2026 Q1/payments.pdf",
+                 "/etc/apranova/app.env"):
+        assert path in listing
+    # The dumps are real custom-format archives of the app's tables.
+    toc = host.check_output(
+        "apranova-backup restic dump latest /var/lib/apranova-backup/staging/postgresql/apranova.dump "
+        "| pg_restore --list")
+    assert "TABLE DATA public payments" in toc
+    # The staging copy of the dumps is gone: the secrets stay in the repository only.
+    assert not host.file("/var/lib/apranova-backup/staging").exists
+    status = json.loads(host.file(STATUS).content_string)
+    assert status["result"] == "success"
+    assert latest["id"].startswith(status["last_snapshot"])
+    assert abs(status["last_success_epoch"] - int(time.time())) < 300
+    assert host.file(STATUS).mode == 0o644
+
+
+def test_restore_refused_without_confirmation(host, seeded, run_playbook):
+    result = run_playbook("restore.yml", "-e", "restore_confirm=yes")
+    assert result.returncode != 0
+    assert "Refusing to restore" in flat(result)
+    assert "changed=0" in flat(result)
+    assert data_state(host) == seeded
+
+
+def test_restore_drill(host, seeded, hostname, run_playbook):
+    """Drop a database, change the other, delete the reports; restore; everything is back."""
+    host.check_output("cd / && runuser -u postgres -- dropdb apranova")
+    sql(host, "ledger", "UPDATE entries SET label = 'changed after the backup' WHERE id = 1")
+    host.check_output(f"rm -rf {REPORTS}/payment_reports {REPORTS}/user_reports/users_1.csv")
+    host.check_output(f"echo new > {REPORTS}/made_after_the_backup.txt")
+
+    result = run_playbook("restore.yml", "-e", f"restore_confirm=yes-restore-{hostname}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "maintenance flag /srv/apranova/maintenance.flag set" in flat(result)
+    assert not host.file("/srv/apranova/maintenance.flag").exists
+
+    # Files made after the snapshot stay unless asked: compare without that one.
+    host.check_output(f"rm {REPORTS}/made_after_the_backup.txt")
+    assert data_state(host) == seeded
+    # The app's role owns the restored data and can read it.
+    owner = sql(host, "apranova", "SELECT tableowner FROM pg_tables WHERE tablename = 'payments'")
+    assert owner == "apranova"
+    assert host.check_output("stat -c %U /srv/aprovova/user_reports/users_1.csv") == "nobody"
+    as_app = host.check_output(
+        "PGPASSWORD=app-password psql -XAtq -h 127.0.0.1 -U apranova -d apranova -c %s",
+        "SELECT count(*), sum(amount) FROM payments WHERE currency = 'EUR'")
+    assert as_app.startswith("1666|")
+    # The ledger that existed was swapped out, not dropped: its changed row is kept.
+    kept = sql(host, "postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'ledger_pre_restore_%'")
+    assert kept
+    assert sql(host, kept.splitlines()[0], "SELECT label FROM entries WHERE id = 1") == "changed after the backup"
+
+
+def test_restore_aprovova_delete_newer(host, seeded, hostname, run_playbook):
+    host.check_output(f"echo new > {REPORTS}/made_after_the_backup.txt")
+    result = run_playbook(
+        "restore.yml", "-e", f"restore_confirm=yes-restore-{hostname}",
+        "-e", "restore_database=false", "-e", "restore_aprovova_delete_newer=true")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert not host.file(f"{REPORTS}/made_after_the_backup.txt").exists
+    assert data_state(host) == seeded
+
+
+def test_check_service_reads_the_data(host):
+    host.check_output("systemctl start apranova-backup-check.service")
+    journal = host.check_output("journalctl -u apranova-backup-check.service --no-pager -o cat")
+    assert "no errors were found" in journal
+
+
+def test_runs_never_overlap(host):
+    host.check_output("systemd-run --unit hold-backup-lock flock /run/lock/apranova-backup.lock sleep 120")
+    try:
+        time.sleep(1)
+        result = host.run("APRANOVA_BACKUP_LOCK_WAIT=1 apranova-backup run")
+        assert result.rc != 0
+        assert "holds /run/lock/apranova-backup.lock" in result.stderr
+    finally:
+        host.run("systemctl stop hold-backup-lock")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("backup_restic_password=short", "backup_restic_password is empty or shorter than 12 characters"),
+        ("backup_schedule='every day at noon'", "systemd does not understand the schedule(s) every day at noon"),
+        ('{"backup_keep_daily": 0, "backup_keep_weekly": 0, "backup_keep_monthly": 0}',
+         "at least one of them above 0"),
+        ("backup_restic_repository=s3:http://127.0.0.1:5000/b", "backup_s3_access_key_id or backup_s3_secret_access_key is empty"),
+    ],
+)
+def test_bad_input_refused_before_any_change(host, run_playbook, extra, message):
+    before = host.file("/etc/apranova-backup/restic.env").md5sum
+    result = run_playbook("converge.yml", "-e", extra)
+    assert result.returncode != 0
+    assert message in flat(result)
+    assert "changed=0" in flat(result)
+    assert host.file("/etc/apranova-backup/restic.env").md5sum == before
+
+
+def test_s3_backup_and_restore(host, seeded, hostname, run_playbook):
+    host.check_output("cp -p /etc/apranova-backup/restic.env /root/restic.env.local")
+    converge(run_playbook, S3_VARS)
+    try:
+        assert "s3:http://127.0.0.1:5000/apranova-backups" in host.check_output(
+            "grep RESTIC_REPOSITORY /etc/apranova-backup/restic.env")
+        result = run_playbook("backup.yml")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        # The data really lives in the S3 server: its bucket lists the repository's files.
+        bucket = host.check_output("curl -sf 'http://127.0.0.1:5000/apranova-backups?list-type=2'")
+        assert "<Key>config</Key>" in bucket and "<Key>snapshots/" in bucket and "<Key>data/" in bucket
+        host.check_output("cd / && runuser -u postgres -- dropdb apranova")
+        host.check_output(f"rm -rf {REPORTS}/*")
+        result = run_playbook("restore.yml", "-e", f"restore_confirm=yes-restore-{hostname}")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert data_state(host) == seeded
+    finally:
+        # Back to the local repository (what a converge with the group variables writes).
+        host.run("cp -p /root/restic.env.local /etc/apranova-backup/restic.env")
+
+
+def restic_policy(times: list[datetime], daily: int, weekly: int, monthly: int) -> set[datetime]:
+    """The snapshots restic's forget keeps, computed here independently from restic."""
+    rules = [
+        [daily, lambda t: t.strftime("%Y%m%d"), None],
+        [weekly, lambda t: "%04d%02d" % t.isocalendar()[:2], None],
+        [monthly, lambda t: t.strftime("%Y%m"), None],
+    ]
+    keep = set()
+    for t in sorted(times, reverse=True):
+        for rule in rules:
+            if rule[0] > 0 and rule[1](t) != rule[2]:
+                keep.add(t)
+                rule[2] = rule[1](t)
+                rule[0] -= 1
+    return keep
+
+
+def parse_time(value: str) -> datetime:
+    """restic's RFC 3339 times, with nanoseconds and a Z or an offset."""
+    value = re.sub(r"\.[0-9]+", "", value).replace("Z", "+00:00")
+    return datetime.fromisoformat(value).astimezone(timezone.utc)
+
+
+def test_retention_keeps_exactly_the_policy(host, seeded, hostname):
+    """Snapshots dated over four months; the next run's prune keeps daily 3, weekly 2, monthly 2."""
+    host.check_output("rm -rf /var/backups/retention && mkdir -p /var/backups/retention")
+    env = f"RESTIC_REPOSITORY=/var/backups/retention RESTIC_PASSWORD={PASSWORD}"
+    # The backup script with another repository, the policy of the converged role.
+    host.check_output(
+        "sed 's|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY=/var/backups/retention|' /etc/apranova-backup/restic.env "
+        "> /tmp/retention.env && cp /etc/apranova-backup/restic.env /tmp/restic.env.orig "
+        "&& cp /tmp/retention.env /etc/apranova-backup/restic.env")
+    try:
+        host.check_output(f"{env} restic init")
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        ages = [timedelta(days=d, hours=h) for d, h in
+                ((1, 2), (1, 5), (2, 0), (3, 0), (6, 0), (10, 0), (17, 0), (24, 0), (40, 0), (75, 0), (110, 0))]
+        for age in ages:
+            stamp = (now - age).strftime("%Y-%m-%d %H:%M:%S")
+            host.check_output(
+                f"{env} restic backup --host {hostname} --tag host:{hostname} --tag env:sandbox "
+                f"--time '{stamp}' /etc/apranova")
+        # A snapshot of another environment in the same repository is left alone.
+        host.check_output(f"{env} restic backup --host {hostname} --tag host:{hostname} --tag env:other "
+                          f"--time '2020-01-01 00:00:00' /etc/apranova")
+        host.check_output("systemctl start apranova-backup.service")
+        left = json.loads(host.check_output(f"{env} restic snapshots --json"))
+        ours = [s for s in left if "env:sandbox" in s["tags"]]
+        times = [parse_time(s["time"]) for s in ours]
+        expected = restic_policy([now - age for age in ages] + [max(times)], 3, 2, 2)
+        assert {t.replace(microsecond=0) for t in times} == {t.replace(microsecond=0) for t in expected}
+        assert len(ours) < len(ages) + 1
+        assert [s for s in left if "env:other" in s["tags"]]
+        # Prune ran: the repository holds no data of the forgotten snapshots, and is sound.
+        host.check_output(f"{env} restic check")
+    finally:
+        host.run("cp /tmp/restic.env.orig /etc/apranova-backup/restic.env && rm -rf /var/backups/retention")
+
+
+def test_full_target_fails_loudly_and_keeps_the_last_good_backup(host, seeded):
+    host.check_output("mkdir -p /mnt/small-target && mount -t tmpfs -o size=5m tmpfs /mnt/small-target")
+    # The same scripts and units with a repository on the small target.
+    host.check_output(
+        "cp -p /etc/apranova-backup/restic.env /root/restic.env.local && sed -i "
+        "'s|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY=/mnt/small-target/restic|' /etc/apranova-backup/restic.env")
+    try:
+        host.check_output("apranova-backup init")
+        host.check_output("systemctl start apranova-backup.service")
+        good = json.loads(host.file(STATUS).content_string)
+        assert good["result"] == "success"
+        snapshots = restic_json(host, "snapshots")
+        host.run("rm -f /run/backup-alerted")
+
+        host.check_output(f"head -c 12000000 /dev/urandom > {REPORTS}/big.bin")
+        cursor = host.check_output("journalctl --show-cursor -n 0 -q | sed -n 's/^-- cursor: //p'")
+        run = host.run("systemctl start apranova-backup.service")
+        assert run.rc != 0
+        # The OnFailure unit runs after the failed one: give it a moment.
+        for _ in range(30):
+            if host.file("/run/backup-alerted").exists:
+                break
+            time.sleep(1)
+        assert host.file("/run/backup-alerted").exists  # the user's alert command ran
+        journal = host.check_output(f"journalctl --after-cursor '{cursor}' --no-pager -o cat")
+        assert "FAILED with exit code" in journal and "no space left on device" in journal.lower()
+        assert "apranova-backup.service FAILED" in journal  # the OnFailure unit's alert line
+        status = json.loads(host.file(STATUS).content_string)
+        assert status["result"] == "failed"
+        assert status["last_success"] == good["last_success"]
+        assert status["last_snapshot"] == good["last_snapshot"]
+        # Nothing half-written became a snapshot, and the last good one reads back whole.
+        assert restic_json(host, "snapshots") == snapshots
+        check = host.run("apranova-backup restic check --no-lock --read-data")
+        assert check.rc == 0, check.stdout + check.stderr
+    finally:
+        host.run(f"rm -f {REPORTS}/big.bin")
+        host.run("cp -p /root/restic.env.local /etc/apranova-backup/restic.env")
+        host.run("umount /mnt/small-target")
