@@ -237,6 +237,8 @@ def test_pgdg_source_rendered_with_pinned_key(host, run_playbook):
         wrong_key = run_playbook(
             "pgdg.yml", "--tags", "postgresql-repo", "--extra-vars",
             "postgresql_pgdg_key_fingerprint=0000000000000000000000000000000000000000",
+            # The test source above is unreachable: keep apt from refreshing its lists.
+            "--extra-vars", "postgresql_apt_cache_valid_time=86400000",
         )
         assert wrong_key.returncode != 0
         assert "refusing to trust it" in " ".join((wrong_key.stdout + wrong_key.stderr).split())
