@@ -29,6 +29,37 @@ def test_seed_demo_creates_consistent_data():
     assert Payment.objects.count() == 510
 
 
+def _payment_schema() -> list[tuple]:
+    from django.db import connection
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'apranova_payment' ORDER BY 1")
+        indexes = cursor.fetchall()
+        cursor.execute("SELECT conname, pg_get_constraintdef(oid), condeferrable FROM pg_constraint"
+                       " WHERE conrelid = 'apranova_payment'::regclass ORDER BY 1")
+        return indexes + cursor.fetchall()
+
+
+def test_bulk_seed_rebuilds_every_index_and_constraint():
+    before = _payment_schema()
+    assert any("UNIQUE" in str(row) for row in before) and any("FOREIGN KEY" in str(row) for row in before)
+    call_command("seed_demo", users=20, payments=400, batches=3, bulk_from=100, stdout=io.StringIO())
+    assert Payment.objects.count() == 400
+    assert _payment_schema() == before
+
+
+def test_bulk_seed_that_fails_leaves_the_table_as_it_was(monkeypatch):
+    from apranova.management.commands import seed_demo
+    before = _payment_schema()
+
+    def broken(self, *args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(seed_demo.Command, "_payments", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        call_command("seed_demo", users=5, payments=200, batches=1, bulk_from=100, stdout=io.StringIO())
+    assert _payment_schema() == before and get_user_model().objects.count() == 0
+
+
 def test_ensure_admin_is_idempotent(monkeypatch):
     monkeypatch.setenv("ADMIN_PASSWORD", "first-password-123")
     out = io.StringIO()
