@@ -180,6 +180,19 @@ def test_proxy_forwards_headers_and_serves_aprovova_by_x_accel(host, pebble_root
         assert echo == f"proto=https for=127.0.0.1 host={NAME}"
         download = curl(host, f"https://{NAME}/api/reports/1/download/").stdout
         assert download == "%PDF-1.4 aprovova probe\n"
+        # Metrics: loopback may read them, the host's own public address may not.
+        assert curl(host, f"-o /dev/null -w '%{{http_code}}' https://{NAME}/metrics").stdout == "200"
+        public = host.ansible("setup", "filter=ansible_default_ipv4")["ansible_facts"]["ansible_default_ipv4"]["address"]
+        outside = host.run(f"curl -s -k --max-time 10 -o /dev/null -w '%{{http_code}}' --resolve {NAME}:443:{public} https://{NAME}/metrics")
+        assert outside.stdout == "403"
+        # The maintenance flag (set during a restore) keeps requests from the running app.
+        host.check_output("mkdir -p /srv/apranova && touch /srv/apranova/maintenance.flag")
+        try:
+            flagged = curl(host, f"-w ' %{{http_code}}' https://{NAME}/hello").stdout
+            assert flagged.endswith(" 503") and "<h1>Maintenance</h1>" in flagged
+        finally:
+            host.run("rm -f /srv/apranova/maintenance.flag")
+        assert curl(host, f"https://{NAME}/hello").stdout.startswith("proto=https")
     finally:
         host.run("systemctl stop fake-app")
 
