@@ -7,6 +7,7 @@ against the instance, e.g. to prove that bad input is refused before anything ch
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Callable
@@ -25,5 +26,27 @@ def run_playbook() -> Callable[..., subprocess.CompletedProcess[str]]:
              str(scenario / playbook), *args],
             capture_output=True, text=True, check=False, timeout=900,
         )
+
+    return run
+
+
+def flat_output(result: subprocess.CompletedProcess[str]) -> str:
+    """A playbook's stdout and stderr (where ansible-core 2.19 prints failures) on one line:
+    the output callback folds long messages, so tests match on normalised whitespace."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
+@pytest.fixture(scope="session")
+def refused(run_playbook) -> Callable[..., str]:
+    """Run a playbook that must fail, and (unless unchanged=False) fail before it changed
+    anything; return its flattened output for the test to look for the message."""
+
+    def run(playbook: str, *args: str, unchanged: bool = True) -> str:
+        result = run_playbook(playbook, *args)
+        output = flat_output(result)
+        assert result.returncode != 0, f"{playbook} was not refused: {output[-3000:]}"
+        if unchanged:
+            assert "changed=0" in output and not re.search(r"changed=[1-9]", output), output[-3000:]
+        return output
 
     return run

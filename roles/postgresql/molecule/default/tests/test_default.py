@@ -207,14 +207,11 @@ def test_reload_or_restart_as_the_setting_needs(host, version, run_playbook):
         ('{"postgresql_pgdg_enabled": true}', "postgresql_pgdg_enabled needs postgresql_pgdg_url"),
     ],
 )
-def test_refuses_bad_input(host, version, run_playbook, extra_vars, message):
+def test_refuses_bad_input(host, version, refused, extra_vars, message):
     conf = f"/etc/postgresql/{version}/main/conf.d/50-tuning.conf"
     before = host.file(conf).md5sum
-    result = run_playbook("refuse.yml", "--extra-vars", extra_vars)
-    assert result.returncode != 0
-    output = " ".join((result.stdout + result.stderr).split())  # the callback folds long lines
+    output = refused("refuse.yml", "--extra-vars", extra_vars)
     assert message in output
-    assert "changed=0" in output
     assert host.file(conf).md5sum == before
     assert "molecule-app-Pa55" not in output
 

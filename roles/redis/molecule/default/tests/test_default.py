@@ -121,23 +121,19 @@ def test_killed_server_comes_back_with_its_data(host):
     assert cli(host, "GET survives-kill", APP).stdout.strip() == "yes"
 
 
-def _refused(host, run_playbook, extra, message):
+def _refused(host, refused, extra, message):
     before = host.file("/etc/redis/redis.conf").md5sum
-    result = run_playbook("refuse.yml", "--extra-vars", json.dumps(extra))
-    output = " ".join((result.stdout + result.stderr).split())  # the callback folds long lines
-    assert result.returncode != 0
-    assert message in output
-    assert "changed=0" in output
+    assert message in refused("refuse.yml", "--extra-vars", json.dumps(extra))
     assert host.file("/etc/redis/redis.conf").md5sum == before
 
 
-def test_refuses_port_out_of_range(host, run_playbook):
-    _refused(host, run_playbook, {"redis_port": 70000}, "redis_port is 70000: it must be between 1 and 65535")
+def test_refuses_port_out_of_range(host, refused):
+    _refused(host, refused, {"redis_port": 70000}, "redis_port is 70000: it must be between 1 and 65535")
 
 
-def test_refuses_empty_password(host, run_playbook):
-    _refused(host, run_playbook, {"redis_app_password": ""}, "redis_app_password is empty")
+def test_refuses_empty_password(host, refused):
+    _refused(host, refused, {"redis_app_password": ""}, "redis_app_password is empty")
 
 
-def test_refuses_bad_memory_limit(host, run_playbook):
-    _refused(host, run_playbook, {"redis_maxmemory": "lots"}, "redis_maxmemory is 'lots'")
+def test_refuses_bad_memory_limit(host, refused):
+    _refused(host, refused, {"redis_maxmemory": "lots"}, "redis_maxmemory is 'lots'")
