@@ -56,6 +56,10 @@ lint: venv ## yamllint and ansible-lint (production profile) over everything
 	yamllint --strict .
 	ansible-lint
 
+.PHONY: inventory-test
+inventory-test: venv ## The inventories and the preflight, on this machine only (no host is touched)
+	python -m pytest -q -p no:cacheprovider tests/
+
 .PHONY: app-test
 app-test: ## The app's pytest suite against a real PostgreSQL and Redis (started from Debian's packages)
 	.ci/app-test
@@ -69,11 +73,11 @@ bench-reports: ## Report generation benchmark: rows/s and peak RSS at 100k and 1
 	.ci/bench-reports
 
 .PHONY: test
-test: venv images lint app-test app-image ## Everything CI runs: lint, app tests, image, every Molecule scenario
+test: venv images lint inventory-test app-test app-image ## Everything CI runs: lint, app tests, image, every Molecule scenario
 	.ci/scenarios $(TEST_MATRIX)
 
 .PHONY: test-all
-test-all: venv images lint app-test app-image ## The whole matrix: every scenario on Debian 12 and 13
+test-all: venv images lint inventory-test app-test app-image ## The whole matrix: every scenario on Debian 12 and 13
 	.ci/scenarios $(FULL_MATRIX)
 
 .PHONY: test-role

@@ -1,0 +1,80 @@
+"""The inventories and the preflight, on the control node: no host is needed or touched.
+
+Every host in the production and staging examples is a documentation address
+(203.0.113.0/24), so a playbook that tried to reach one would report it unreachable:
+"unreachable=0" in a refused run proves the refusal came first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_VAULT_PASSWORD = "apranova-example"  # documented in inventories/*/README and DEPLOYMENT.md
+
+
+@pytest.fixture(scope="module")
+def vault_password_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("vault") / "password"
+    path.write_text(EXAMPLE_VAULT_PASSWORD + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def ansible(*args: str, vault: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
+    if vault:
+        env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(vault)
+    return subprocess.run(list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def refused(inventory: str, vault: Path, *extra: str) -> str:
+    result = ansible("ansible-playbook", "-i", f"inventories/{inventory}/hosts.yml", "playbooks/site.yml", *extra, vault=vault)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output[-3000:]
+    assert "unreachable=0" in output and "changed=0" in output, output[-3000:]
+    return output
+
+
+@pytest.mark.parametrize("inventory", ["production", "staging"])
+def test_groups_are_wired_to_one_host_by_default(inventory, vault_password_file):
+    result = ansible("ansible-inventory", "-i", f"inventories/{inventory}/hosts.yml", "--list", vault=vault_password_file)
+    groups = json.loads(result.stdout)
+    hosts = {group: set(groups[group]["hosts"]) for group in ("web", "app", "db", "cache")}
+    assert len(set().union(*hosts.values())) == 1, hosts
+
+
+@pytest.mark.parametrize("inventory", ["production", "staging"])
+def test_example_vault_placeholders_are_refused(inventory, vault_password_file):
+    output = refused(inventory, vault_password_file)
+    assert "vault_app_secret_key still holds the example placeholder" in output
+
+
+def test_staging_uses_the_staging_acme_directory(vault_password_file):
+    result = ansible("ansible", "-i", "inventories/staging/hosts.yml", "all", "-m", "ansible.builtin.debug",
+                     "-a", "var=certbot_acme_server", "-c", "local", vault=vault_password_file)
+    assert "acme-staging-v02.api.letsencrypt.org" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("apranova_domain=", "apranova_domain is not set"),
+        ("apranova_domain=Not_A_Domain", "apranova_domain ('Not_A_Domain') must be a fully qualified"),
+        ("certbot_email=ops-at-example", "certbot_email ('ops-at-example') a valid address"),
+    ],
+)
+def test_missing_or_malformed_values_are_refused_by_name(extra, message, vault_password_file):
+    assert message in refused("production", vault_password_file, "-e", extra)
+
+
+@pytest.mark.parametrize("playbook", sorted(p.name for p in (REPO / "playbooks").glob("*.yml")))
+def test_playbook_syntax(playbook, vault_password_file):
+    result = ansible("ansible-playbook", "-i", "inventories/production/hosts.yml", "--syntax-check",
+                     f"playbooks/{playbook}", vault=vault_password_file)
+    assert result.returncode == 0, result.stderr[-2000:]
