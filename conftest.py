@@ -22,7 +22,8 @@ def run_playbook() -> Callable[..., subprocess.CompletedProcess[str]]:
     def run(playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
         scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
         return subprocess.run(
-            ["ansible-playbook", "--inventory", os.environ["MOLECULE_INVENTORY_FILE"],
+            # The inventory folder, with any group_vars or hosts the scenario links beside the file.
+            ["ansible-playbook", "--inventory", str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent),
              str(scenario / playbook), *args],
             capture_output=True, text=True, check=False, timeout=900,
         )

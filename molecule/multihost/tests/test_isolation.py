@@ -10,7 +10,8 @@ import testinfra
 
 
 def instance(name: str):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    # The folder: the scenario's group_vars are linked beside the inventory file.
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
 
 
 def address(name: str) -> str:
