@@ -42,5 +42,14 @@ def test_the_docker_host_is_refused(target, port):
 
 def test_app_uses_the_db_host():
     env = instance("stack-web").file("/etc/apranova/app.env").content_string
-    assert f"@{address('stack-db')}:5432/" in env
+    assert f"@{address('stack-db')}:5432/apranova?sslmode=require" in env
+
+
+def test_app_connections_to_the_db_are_encrypted():
+    db = instance("stack-db")
+    encrypted = db.check_output(
+        "runuser -u postgres -- psql -XAtc \"SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s "
+        "JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'apranova'\"")
+    with_tls, total = map(int, encrypted.split("|"))
+    assert total > 0 and with_tls == total
     assert f"@{address('stack-cache')}:6379/" in env
