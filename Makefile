@@ -17,15 +17,16 @@ DISTRO ?= debian12
 ENV ?= sandbox
 
 # What `make test` runs (CI has 2 cores and a 45-minute budget): every role on
-# Debian 12 (the certbot scenario converges nginx too), common on Debian 13.
-# `make test-all` runs every role on both, nginx alone, and the whole-stack scenarios.
+# Debian 12 (the certbot scenario converges nginx too), both whole-stack scenarios,
+# and Debian 13 through the multihost stack, which converges every role.
+# `make test-all` runs every role on both, nginx alone, and the stacks on both.
 # Longest first: .ci/scenarios runs two at a time.
 ROLES          := app backup certbot postgresql docker common redis
 ALL_ROLES      := app backup certbot nginx postgresql docker common redis
-STACK          := default multihost
-TEST_MATRIX    := $(foreach r,$(ROLES),roles/$(r):debian12) roles/common:debian13
+TEST_MATRIX    := molecule/multihost:debian13 molecule/default:debian12 \
+                  $(foreach r,$(ROLES),roles/$(r):debian12)
 FULL_MATRIX    := $(foreach r,$(ALL_ROLES),roles/$(r):debian12 roles/$(r):debian13) \
-                  $(foreach s,$(STACK),molecule/$(s):debian12)
+                  $(foreach s,default multihost,molecule/$(s):debian12 molecule/$(s):debian13)
 
 .PHONY: help
 help: ## List the targets
