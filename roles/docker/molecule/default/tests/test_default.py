@@ -36,6 +36,18 @@ def image(host):
     return IMAGE
 
 
+def test_buildkit_build_with_a_secret(host, image):
+    """BuildKit works (the app's image build passes its CA bundle as a build secret)."""
+    host.check_output(
+        f"rm -rf {BUILD}-bk && mkdir -p {BUILD}-bk && echo probe-secret > {BUILD}-bk/secret"
+        f" && printf 'FROM {image}\\nRUN --mount=type=secret,id=probe [\"/bin/busybox\", \"cp\", \"/run/secrets/probe\", \"/seen\"]\\n'"
+        f" > {BUILD}-bk/Dockerfile"
+    )
+    host.check_output(f"DOCKER_BUILDKIT=1 docker build -q -t buildkit-probe --secret id=probe,src={BUILD}-bk/secret {BUILD}-bk")
+    assert host.check_output("docker run --rm buildkit-probe cat /seen") == "probe-secret"
+    host.run("docker rmi buildkit-probe")
+
+
 @pytest.fixture(scope="module")
 def web(host, image):
     """A long-running container publishing a port on loopback."""
