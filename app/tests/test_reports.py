@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -73,7 +74,8 @@ def test_payments_csv_values_are_exact(demo_data):
     row = rows[payment.pk]
     assert Decimal(row["amount"]) == payment.amount
     assert row["invoice_number"] == payment.invoice_number
-    assert row["created_at"] == payment.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert row["created_at"] == payment.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+    assert datetime.fromisoformat(row["created_at"]) == payment.created_at.replace(microsecond=0)
 
 
 def test_date_range_filters_payments(demo_data):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from apranova.models import Payment
 from apranova.reports.filters import apply_date_range, apply_limit
-from apranova.reports.sql import as_text, copy_csv, iso_utc
+from apranova.reports.sql import as_text, copy_csv, utc_text
 from core.report_utils import ReportData
 
 COLUMNS = ["id", "invoice_number", "user_email", "batch", "amount", "currency", "status", "provider",
@@ -14,7 +14,7 @@ STREAM_CHUNK = 5000
 def build(filters: dict) -> ReportData:
     queryset = (
         Payment.objects.order_by("id")
-        .annotate(amount_text=as_text("amount"), created_text=iso_utc("created_at"), paid_text=iso_utc("paid_at"))
+        .annotate(amount_text=as_text("amount"), created_text=utc_text("created_at"), paid_text=utc_text("paid_at"))
         .values_list("id", "invoice_number", "user__email", "batch__code", "amount_text", "currency", "status", "provider",
                      "provider_reference", "created_text", "paid_text")
     )

@@ -6,7 +6,7 @@ from django.db.models.functions import Coalesce
 
 from apranova.models import Enrollment, Payment
 from apranova.reports.filters import apply_date_range, apply_limit
-from apranova.reports.sql import iso_utc
+from apranova.reports.sql import utc_text
 from core.report_utils import ReportData
 
 COLUMNS = ["id", "username", "email", "first_name", "last_name", "joined_text", "is_active", "enrollments", "total_paid"]
@@ -22,7 +22,7 @@ def build(filters: dict) -> ReportData:
     )
     queryset = (
         get_user_model().objects.order_by("id")
-        .annotate(joined_text=iso_utc("date_joined"),
+        .annotate(joined_text=utc_text("date_joined"),
                   enrollment_count=Coalesce(Subquery(enrollments), Value(0)),
                   total_paid=Coalesce(Subquery(paid), Value(0), output_field=DecimalField(max_digits=14, decimal_places=2)))
         .values_list("id", "username", "email", "first_name", "last_name", "joined_text", "is_active", "enrollment_count", "total_paid")
