@@ -73,8 +73,10 @@ def test_v1_serves_and_writes_reports_to_the_host(host):
     # The worker wrote it into APROVOVA on the host, byte for byte what the API reports.
     sums = host.check_output("find /srv/aprovova/user_reports/csv -type f -exec sha256sum {} +")
     assert report["checksum_sha256"] in sums
-    # Downloads go through nginx's internal location.
+    # Downloads go through nginx's internal location, which clients cannot ask for directly.
     assert status_of(host, "/_aprovova/user_reports/csv/") == 404
+    code = host.check_output(f"{CURL} -u {ADMIN} -o /tmp/v1-report.csv -w '%{{http_code}}' {report['download_url']}")
+    assert code == "200" and host.file("/tmp/v1-report.csv").sha256sum == report["checksum_sha256"]
 
 
 def test_runtime_hardening(host):
