@@ -43,6 +43,7 @@ def test_the_docker_host_is_refused(target, port):
 def test_app_uses_the_db_host():
     env = instance("stack-web").file("/etc/apranova/app.env").content_string
     assert f"@{address('stack-db')}:5432/apranova?sslmode=require" in env
+    assert f"@{address('stack-cache')}:6379/" in env
 
 
 def test_app_connections_to_the_db_are_encrypted():
@@ -52,4 +53,3 @@ def test_app_connections_to_the_db_are_encrypted():
         "JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'apranova'\"")
     with_tls, total = map(int, encrypted.split("|"))
     assert total > 0 and with_tls == total
-    assert f"@{address('stack-cache')}:6379/" in env
