@@ -8,6 +8,7 @@ indexes and checking two keys row by row costs six times the load itself.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import random
 import secrets
@@ -65,10 +66,8 @@ class Command(BaseCommand):
             batch_rows = self._batches(batches)
             user_ids = self._users(users)
             pairs = self._enrollments(user_ids, batch_rows)
-            if payments >= bulk_from:
-                with indexes_set_aside(Payment._meta.db_table):
-                    self._payments(payments, pairs, chunk)
-            else:
+            bulk = payments >= bulk_from
+            with indexes_set_aside(Payment._meta.db_table) if bulk else contextlib.nullcontext():
                 self._payments(payments, pairs, chunk)
         with connection.cursor() as cursor:
             # Fresh statistics: without them the planner guesses after a bulk load and picks slow plans.

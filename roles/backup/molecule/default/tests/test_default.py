@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from conftest import flat_output as flat  # the repository's conftest.py (the verifier's rootdir)
 
 PASSWORD = "molecule-test-repository-password"
 REPORTS = "/srv/aprovova"
@@ -30,11 +31,6 @@ def sql(host, db: str, query: str) -> str:
 
 def restic_json(host, *args: str):
     return json.loads(host.check_output("apranova-backup restic --json " + " ".join(args)))
-
-
-def flat(result) -> str:
-    """stdout and stderr (where ansible-core 2.19 prints errors), whitespace normalised."""
-    return " ".join((result.stdout + result.stderr).split())  # the callback folds long lines
 
 
 def converge(run_playbook, extra: str | None = None) -> None:

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+from conftest import flat_output  # the repository's conftest.py (the verifier's rootdir)
 
 IMAGE = "local/busybox:test"
 BUILD = "/root/busybox-image"
@@ -128,7 +129,7 @@ def test_compose_is_installed(host):
 
 def _run(run_playbook, playbook, extra):
     result = run_playbook(playbook, "--extra-vars", json.dumps(extra))
-    return result, " ".join((result.stdout + result.stderr).split())  # the callback folds long lines
+    return result, flat_output(result)
 
 
 def test_refuses_upstream_without_version(host, refused):
