@@ -13,7 +13,7 @@ from core.atomic import atomic_write
 
 
 def invoice_path(payment: Payment) -> Path:
-    return aprovova.type_dir("payments") / "invoices" / f"{payment.invoice_number}.pdf"
+    return aprovova.invoice_dir() / f"{payment.invoice_number}.pdf"
 
 
 def render_invoice(payment: Payment) -> Path:

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from apranova.models import Payment, Report
 from apranova.services import delete_report_files, run_report
+from core import aprovova
+from core.report_utils import cleanup_old_invoices
 from core.report_utils import cleanup_old_reports as cleanup_files
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,14 @@ def generate_invoice(payment_id: int) -> str:
 
 @shared_task(name="apranova.tasks.cleanup_old_reports")
 def cleanup_old_reports(days: int | None = None) -> dict[str, int]:
-    """Delete Report rows and files older than the retention, then any stray old file."""
+    """Delete Report rows and files older than the retention, then any stray old file.
+
+    Invoices are kept unless APROVOVA_INVOICE_RETENTION_DAYS (0: forever, the default) says otherwise.
+    """
     days = settings.APROVOVA_RETENTION_DAYS if days is None else days
+    if days < 1:
+        # Settings refuse it too; a task called by hand with 0 would wipe every report.
+        raise ValueError(f"report retention must be at least 1 day, not {days}")
     cutoff = timezone.now() - timedelta(days=days)
     old = Report.objects.filter(created_at__lt=cutoff)
     records = 0
@@ -58,6 +66,8 @@ def cleanup_old_reports(days: int | None = None) -> dict[str, int]:
         delete_report_files(report)
         records += 1
     old.delete()
-    files = len(cleanup_files(days))
-    log.info("cleanup finished", extra={"records": records, "files": files, "retention_days": days})
-    return {"records": records, "files": files}
+    files = sum(len(cleanup_files(days, directory)) for directory in aprovova.report_roots())
+    invoice_days = settings.APROVOVA_INVOICE_RETENTION_DAYS
+    invoices = len(cleanup_old_invoices(invoice_days)) if invoice_days > 0 else 0
+    log.info("cleanup finished", extra={"records": records, "files": files, "invoices": invoices, "retention_days": days})
+    return {"records": records, "files": files, "invoices": invoices}

@@ -37,6 +37,17 @@ def format_dir(report_type: str, fmt: str) -> Path:
     return type_dir(report_type) / fmt
 
 
+def invoice_dir() -> Path:
+    return type_dir("payments") / "invoices"
+
+
+def report_roots() -> list[Path]:
+    """Top directories holding reports: the root, plus any branch moved outside it by its setting."""
+    base = root().resolve()
+    moved = [type_dir(t) for t in REPORT_TYPES if not type_dir(t).resolve().is_relative_to(base)]
+    return [root(), *moved]
+
+
 def required_dirs() -> list[Path]:
     dirs = [root()]
     for report_type in REPORT_TYPES:

@@ -24,9 +24,13 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ValueError(f"{name}={raw!r} is not a boolean (use true/false)")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
-    return default if raw in (None, "") else int(raw)
+    value = default if raw in (None, "") else int(raw)
+    if minimum is not None and value < minimum:
+        # Refused at start-up: e.g. a retention of 0 days would delete every report at night.
+        raise ValueError(f"{name}={value} is not allowed: it must be at least {minimum}")
+    return value
 
 
 def env_list(name: str, default: str = "") -> list[str]:

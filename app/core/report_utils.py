@@ -183,12 +183,29 @@ class ReportGenerator:
 
 
 def cleanup_old_reports(days: int, directory: Path | None = None, now: float | None = None) -> list[Path]:
-    """Delete files older than `days` (reports and stale temporary parts) under `directory` (default: all of APROVOVA)."""
+    """Delete files older than `days` (reports and stale temporary parts) under `directory` (default: all of APROVOVA).
+
+    Invoices are business records, not reports: the walk never enters payment_reports/invoices/
+    (cleanup_old_invoices, with its own retention, does).
+    """
     if days < 0:
         raise ValueError("days must be >= 0")
+    return _remove_older_than(days, directory or aprovova.root(), now, skip=aprovova.invoice_dir().resolve())
+
+
+def cleanup_old_invoices(days: int, now: float | None = None) -> list[Path]:
+    """Delete invoice PDFs older than `days`: only for an explicit invoice retention."""
+    if days < 1:
+        raise ValueError("invoice retention must be at least 1 day")
+    return _remove_older_than(days, aprovova.invoice_dir(), now, skip=None)
+
+
+def _remove_older_than(days: int, directory: Path, now: float | None, skip: Path | None) -> list[Path]:
     cutoff = (now or time.time()) - days * 86400
     removed = []
-    for dirpath, _dirnames, filenames in os.walk(directory or aprovova.root()):
+    for dirpath, dirnames, filenames in os.walk(directory):
+        if skip is not None:
+            dirnames[:] = [name for name in dirnames if (Path(dirpath) / name).resolve() != skip]
         for name in filenames:
             path = Path(dirpath) / name
             if name.startswith(".probe-"):
@@ -231,4 +248,4 @@ class _Counter:
             yield row
 
 
-__all__ = ["ReportData", "ReportGenerator", "cleanup_old_reports", "PART_SUFFIX"]
+__all__ = ["ReportData", "ReportGenerator", "cleanup_old_invoices", "cleanup_old_reports", "PART_SUFFIX"]

@@ -100,7 +100,10 @@ APROVOVA_USER_REPORTS_DIR = Path(env_str("APROVOVA_USER_REPORTS_DIR", str(APROVO
 APROVOVA_PAYMENT_REPORTS_DIR = Path(env_str("APROVOVA_PAYMENT_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "payment_reports")))
 APROVOVA_BATCH_REPORTS_DIR = Path(env_str("APROVOVA_BATCH_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "batch_reports")))
 APROVOVA_ANALYTICS_REPORTS_DIR = Path(env_str("APROVOVA_ANALYTICS_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "analytics_reports")))
-APROVOVA_RETENTION_DAYS = env_int("APROVOVA_RETENTION_DAYS", 90)
+# At least a day: 0 would let the nightly cleanup delete every report as soon as it is written.
+APROVOVA_RETENTION_DAYS = env_int("APROVOVA_RETENTION_DAYS", 90, minimum=1)
+# Invoices are business records, never touched by report retention; 0 keeps them forever.
+APROVOVA_INVOICE_RETENTION_DAYS = env_int("APROVOVA_INVOICE_RETENTION_DAYS", 0, minimum=0)
 # In production nginx serves the file (internal location) once Django has checked the permission.
 APROVOVA_X_ACCEL_REDIRECT = env_bool("APROVOVA_X_ACCEL_REDIRECT", False)
 APROVOVA_X_ACCEL_PREFIX = env_str("APROVOVA_X_ACCEL_PREFIX", "/_aprovova/")

@@ -1,0 +1,45 @@
+"""The app role's own checks refuse settings that would destroy data, on the control node only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+VALIDATE = REPO / "roles/app/tasks/validate.yml"
+# Just enough of the role's settings for validate.yml to pass, so each case changes one thing.
+GOOD = {
+    "app_secret_key": "s" * 60, "app_database_password": "p", "app_database_user": "apranova", "app_redis_password": "p",
+    "app_image_source": "build", "app_image_pull_ref": "", "app_web_ports": [8001, 8002], "app_keep_releases": 3,
+    "app_reports_retention_days": 90, "app_invoices_retention_days": 0, "app_release": "r1",
+}
+
+
+def run_validate(tmp_path: Path, **overrides) -> subprocess.CompletedProcess[str]:
+    playbook = tmp_path / "validate.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Validate", "hosts": "localhost", "gather_facts": False, "vars": {**GOOD, **overrides},
+        "tasks": [{"ansible.builtin.import_tasks": str(VALIDATE)}],
+    }]))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
+    # The venv running pytest holds Ansible, whether or not it is on PATH.
+    playbook_cmd = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
+    return subprocess.run([playbook_cmd, "-i", "localhost,", "-c", "local", str(playbook)],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_defaults_pass(tmp_path):
+    assert run_validate(tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("overrides", [{"app_reports_retention_days": 0}, {"app_reports_retention_days": -7},
+                                       {"app_invoices_retention_days": -1}])
+def test_retention_that_deletes_everything_is_refused(tmp_path, overrides):
+    result = run_validate(tmp_path, **overrides)
+    assert result.returncode != 0 and "failed=1" in result.stdout
