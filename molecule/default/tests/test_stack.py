@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
+import testinfra
+from conftest import flat_output  # the repository's conftest.py (the verifier's rootdir)
 
 # In the multihost scenario these tests run on the web host only.
 testinfra_hosts = ["ansible://web"]
@@ -70,3 +73,110 @@ def test_healthcheck_script_reports_services(host):
     assert '"status": "ok"' in next(line for line in out.stdout.splitlines() if line.startswith("OK    app-web"))
     if "db" in host.ansible.get_variables()["group_names"]:
         assert "OK    postgresql" in out.stdout
+
+
+# ---------------------------------------------------------------- backup and restore drill
+# The app's own database (migrated by the release, filled by seed_demo) and APROVOVA, backed
+# up and restored by the project's playbooks on whichever hosts hold them: one host here,
+# the db host and the web+app host in the multihost scenario.
+
+def stack_host(host, group: str):
+    name = host.ansible.get_variables()["groups"][group][0]
+    if name == host.backend.host:
+        return host
+    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory)
+
+
+def psql(db, query: str) -> str:
+    return db.check_output("cd / && runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d apranova -c %s", query)
+
+
+def database_state(db) -> dict[str, str]:
+    """Per table: row count and a digest of its rows in order; every sequence's value."""
+    state = {}
+    for table in psql(db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").split():
+        state[table] = psql(
+            db, f"SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM \"{table}\" t")
+    state["sequences"] = psql(
+        db, "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'null'), ' ' ORDER BY 1) "
+            "FROM pg_sequences WHERE schemaname = 'public'")
+    return state
+
+
+def aprovova_state(app) -> str:
+    """sha256, mode and owner of every file and folder in APROVOVA."""
+    return app.check_output(
+        "cd /srv/aprovova && find . -printf '%P %y %m %u:%g\\n' | sort "
+        "&& find . -type f -print0 | sort -z | xargs -0 -r sha256sum")
+
+
+def run_ok(run_playbook, *args: str) -> str:
+    result = run_playbook(*args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_restore_drill_on_the_apps_own_data(host, curl, run_playbook):
+    db, app = stack_host(host, "db"), stack_host(host, "app")
+    web_container = app.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}' | head -1")
+    app.check_output(f"docker exec {web_container} python3 manage.py seed_demo --users 40 --payments 1500")
+    created = json.loads(host.check_output(
+        f"{curl} -u {ADMIN} -H 'Content-Type: application/json' -d '{{\"type\": \"payments\", \"format\": \"csv\"}}' "
+        f"https://{SITE}/api/reports/"))
+    for _ in range(90):
+        report = json.loads(host.check_output(f"{curl} -u {ADMIN} https://{SITE}/api/reports/{created['id']}/"))
+        if report["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(1)
+    assert report["status"] == "succeeded", report
+    before_db, before_files = database_state(db), aprovova_state(app)
+    assert int(before_db["apranova_payment"].split()[0]) >= 1500
+    assert "apranova_invoice_number_seq=" in before_db["sequences"]
+
+    run_ok(run_playbook, "../../playbooks/backup.yml")
+
+    # What an operator fears: payments gone, reports deleted, a stray file.
+    psql(db, "TRUNCATE apranova_payment CASCADE; SELECT setval('apranova_invoice_number_seq', 1)")
+    app.check_output("rm -rf /srv/aprovova/payment_reports && touch /srv/aprovova/user_reports/made-after-the-backup")
+    assert database_state(db) != before_db
+
+    # Each part on the host that holds it: the database first, then APROVOVA.
+    hosts = list(dict.fromkeys([db.backend.host, app.backend.host]))
+    for name in hosts:
+        out = run_ok(run_playbook, "../../playbooks/restore.yml", "--limit", name,
+                     "-e", f"restore_confirm=yes-restore-{name}", "-e", "restore_aprovova_delete_newer=true")
+        assert "finished in" in out
+    assert database_state(db) == before_db
+    assert aprovova_state(app) == before_files
+
+    # The app serves again, from the restored database, and the report made before the backup.
+    for _ in range(10):
+        ready = host.run(f"{curl} -o /dev/null -w '%{{http_code}}' https://{SITE}/readyz")
+        if ready.stdout == "200":
+            break
+        time.sleep(1)
+    assert ready.stdout == "200", ready.stdout + ready.stderr
+    code = host.check_output(f"{curl} -u {ADMIN} -o /tmp/restored-report.csv -w '%{{http_code}}' {report['download_url']}")
+    assert code == "200"
+    assert host.file("/tmp/restored-report.csv").sha256sum == report["checksum_sha256"]
+
+
+def test_failed_backup_fails_the_healthcheck_naming_the_host(host, run_playbook):
+    app = stack_host(host, "app")
+    name = app.backend.host
+    app.check_output("cp -p /etc/apranova-backup/restic.env /root/restic.env.good && sed -i "
+                     "'s|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY=/nonexistent/repository|' /etc/apranova-backup/restic.env")
+    try:
+        assert app.run("systemctl start apranova-backup.service").rc != 0
+        result = run_playbook("../../playbooks/healthcheck.yml")
+        output = flat_output(result)
+        assert result.returncode != 0
+        assert f"{name}: ['FAIL backup" in output and "last backup FAILED" in output, output[-3000:]
+        assert "apranova_backup_last_run_success 0" in app.file(
+            "/var/lib/prometheus/node-exporter/apranova_backup.prom").content_string
+    finally:
+        app.run("cp -p /root/restic.env.good /etc/apranova-backup/restic.env")
+    app.check_output("systemctl start apranova-backup.service")
+    assert app.run("apranova-backup status").rc == 0
+    assert run_playbook("../../playbooks/healthcheck.yml").returncode == 0

@@ -75,6 +75,15 @@ def seeded(host) -> dict:
         "INSERT INTO entries SELECT i, 'entry ' || i FROM generate_series(1, 300) i; "
         "ALTER TABLE entries OWNER TO apranova;",
     )
+    # Enough objects that pg_restore's table of contents takes many pipe writes, as the app's
+    # real schema does: the restore once died with SIGPIPE there (exit 141) and only the
+    # small synthetic schema passed.
+    host.check_output(
+        "cd / && runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1 -d ledger -c %s",
+        "DO $$ BEGIN FOR i IN 1..300 LOOP "
+        "EXECUTE format('CREATE TABLE IF NOT EXISTS side_table_with_a_long_descriptive_name_%s "
+        "(id int PRIMARY KEY, label text)', i); END LOOP; END $$;",
+    )
     host.check_output(
         f"set -e; rm -rf {REPORTS}/*; mkdir -p '{REPORTS}/payment_reports/2026 Q1' {REPORTS}/user_reports; "
         f"for i in 1 2 3 4 5; do seq 1 $((i * 2000)) > {REPORTS}/user_reports/users_$i.csv; done; "
@@ -334,3 +343,50 @@ def test_full_target_fails_loudly_and_keeps_the_last_good_backup(host, seeded):
         host.run(f"rm -f {REPORTS}/big.bin")
         host.run("cp -p /root/restic.env.local /etc/apranova-backup/restic.env")
         host.run("umount /mnt/small-target")
+
+
+METRICS = "/var/lib/prometheus/node-exporter/apranova_backup.prom"
+
+
+def metric(host, name: str) -> float:
+    for line in host.file(METRICS).content_string.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} is not in {METRICS}")
+
+
+def test_failed_backup_is_loud_in_status_and_metrics(host):
+    """The run before this one failed (full target): status says so and exits 1; so do the metrics."""
+    assert json.loads(host.file(STATUS).content_string)["result"] == "failed"
+    status = host.run("apranova-backup status")
+    assert status.rc == 1 and "FAILED" in status.stdout, status.stdout
+    assert host.file(METRICS).mode == 0o644
+    assert metric(host, "apranova_backup_last_run_success") == 0
+    assert metric(host, "apranova_backup_last_success_timestamp_seconds") > 0  # the good one before
+
+
+def test_successful_backup_clears_status_and_metrics(host):
+    host.check_output("systemctl start apranova-backup.service")
+    status = host.run("apranova-backup status")
+    assert status.rc == 0 and status.stdout.startswith("last backup ok"), status.stdout
+    assert metric(host, "apranova_backup_last_run_success") == 1
+    assert abs(metric(host, "apranova_backup_last_success_timestamp_seconds") - time.time()) < 300
+
+
+def test_stale_or_missing_backup_fails_status(host):
+    host.check_output(f"cp -p {STATUS} /root/status.json.good && cp -p /var/lib/apranova-backup/installed /root/installed")
+    try:
+        # The last success 27 hours ago: older than backup_max_age_hours (26).
+        stale = int(time.time()) - 27 * 3600
+        host.check_output(f"sed -i 's/\"last_success_epoch\": [0-9]*/\"last_success_epoch\": {stale}/' {STATUS}")
+        status = host.run("apranova-backup status")
+        assert status.rc == 1 and "STALE" in status.stdout, status.stdout
+        # No backup yet: fine within the limit after setup, a failure after it.
+        host.check_output(f"rm {STATUS} && echo $(( $(date +%s) - 3600 )) > /var/lib/apranova-backup/installed")
+        status = host.run("apranova-backup status")
+        assert status.rc == 0 and "no backup yet" in status.stdout, status.stdout
+        host.check_output("echo $(( $(date +%s) - 30 * 3600 )) > /var/lib/apranova-backup/installed")
+        status = host.run("apranova-backup status")
+        assert status.rc == 1 and "no backup has succeeded" in status.stdout, status.stdout
+    finally:
+        host.run(f"cp -p /root/status.json.good {STATUS} && cp -p /root/installed /var/lib/apranova-backup/installed")
