@@ -141,9 +141,10 @@ healthcheck: venv ## Every service's state on every host of ENV
 	$(PLAYBOOK) playbooks/healthcheck.yml
 
 .PHONY: new-env
-new-env: venv ## A new environment from templates/new-env: NAME= HOST= DOMAIN= EMAIL= SSH_KEY= [ACME=staging]
+new-env: venv ## A new environment from templates/new-env: NAME= HOST= DOMAIN= EMAIL= SSH_KEY= [ACME=staging] [BACKUP_REPO=sftp:...]
 	ansible-playbook playbooks/new-env.yml -e env_name=$(NAME) -e env_host=$(HOST) -e env_domain=$(DOMAIN) \
-	  -e env_email=$(EMAIL) -e env_ssh_key_file=$(SSH_KEY) -e env_acme=$(or $(ACME),production)
+	  -e env_email=$(EMAIL) -e env_ssh_key_file=$(SSH_KEY) -e env_acme=$(or $(ACME),production) \
+	  -e env_backup_repository=$(BACKUP_REPO)
 
 # ---------------------------------------------------------------- backups
 .PHONY: backup backup-db backup-reports restore bench-backup

@@ -78,3 +78,25 @@ def test_playbook_syntax(playbook, vault_password_file):
     result = ansible("ansible-playbook", "-i", "inventories/production/hosts.yml", "--syntax-check",
                      f"playbooks/{playbook}", vault=vault_password_file)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+REAL_LOOKING_SECRETS = json.dumps({
+    "vault_app_secret_key": "k" * 64, "vault_app_admin_password": "a-long-admin-secret",
+    "vault_postgresql_app_password": "a-long-db-secret", "vault_redis_app_password": "a-long-redis-secret",
+    "vault_backup_restic_password": "a-long-restic-secret",
+})
+
+
+def test_backups_on_the_protected_host_are_refused(vault_password_file):
+    output = refused("production", vault_password_file, "-e", REAL_LOOKING_SECRETS,
+                     "-e", "backup_restic_repository=/var/backups/restic")
+    assert "backup_restic_repository ('/var/backups/restic') is on apranova-prod-1 itself" in output
+
+
+def test_local_backups_pass_the_preflight_when_chosen(vault_password_file):
+    result = ansible("ansible-playbook", "-i", "inventories/production/hosts.yml", "playbooks/site.yml",
+                     "-e", REAL_LOOKING_SECRETS, "-e", "backup_restic_repository=/var/backups/restic",
+                     "-e", "backup_allow_local_only=true", vault=vault_password_file)
+    output = " ".join((result.stdout + result.stderr).split())
+    # Past every check: the run stops only when it tries to reach the documentation address.
+    assert "is on apranova-prod-1 itself" not in output and "unreachable=1" in output, output[-3000:]
