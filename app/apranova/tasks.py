@@ -4,12 +4,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from celery import shared_task
+from billiard.exceptions import WorkerLostError
+from celery import Task, shared_task
+from celery.exceptions import TimeLimitExceeded
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from apranova.models import Payment, Report
-from apranova.services import delete_report_files, run_report
+from apranova.services import delete_report_files, fail, run_report
 from core import aprovova
 from core.report_utils import cleanup_old_invoices
 from core.report_utils import cleanup_old_reports as cleanup_files
@@ -17,14 +20,48 @@ from core.report_utils import cleanup_old_reports as cleanup_files
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="apranova.tasks.generate_report")
+class ReportTask(Task):
+    """Records a report as failed when its worker process is killed (hard time limit, OOM killer).
+
+    Celery calls on_failure in the parent worker process for those, so the row says why at once;
+    the sweeper (fail_stuck_reports) catches whatever is missed, e.g. a whole container killed.
+    """
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        report_id = args[0] if args else kwargs.get("report_id")
+        if report_id is not None and isinstance(exc, (TimeLimitExceeded, WorkerLostError)):
+            fail(report_id, f"{type(exc).__name__}: the worker was stopped before the report was finished; request it again.")
+
+
+@shared_task(name="apranova.tasks.generate_report", base=ReportTask)
 def generate_report(report_id: int) -> str:
     report = Report.objects.filter(pk=report_id).first()
     if report is None:
         return "deleted"  # Deleted through the API before a worker got to it.
-    if report.status == Report.Status.SUCCEEDED:
-        return report.status  # Redelivered after success (acks_late): don't redo the work.
-    return run_report(report).status
+    # run_report claims the row under a lock: a redelivered or duplicate task does nothing.
+    outcome = run_report(report)
+    return "deleted" if outcome is None else str(outcome.status)
+
+
+@shared_task(name="apranova.tasks.fail_stuck_reports")
+def fail_stuck_reports() -> dict[str, int]:
+    """Fail reports left RUNNING by a lost worker or PENDING by a lost task, past their limits."""
+    now = timezone.now()
+    running_cutoff = now - timedelta(seconds=settings.APROVOVA_REPORT_RUNNING_LIMIT_SECONDS)
+    pending_cutoff = now - timedelta(seconds=settings.APROVOVA_REPORT_PENDING_LIMIT_SECONDS)
+    stuck_running = Report.objects.filter(status=Report.Status.RUNNING).filter(
+        Q(started_at__lt=running_cutoff) | Q(started_at__isnull=True, created_at__lt=running_cutoff))
+    stuck_pending = Report.objects.filter(status=Report.Status.PENDING, created_at__lt=pending_cutoff)
+    # update() with the status in its filter: a report that finishes meanwhile is left alone.
+    running = stuck_running.update(status=Report.Status.FAILED, finished_at=now, error=(
+        f"Still running after {settings.APROVOVA_REPORT_RUNNING_LIMIT_SECONDS} s: its worker was lost "
+        "(killed, out of memory or past the time limit). Request the report again."))
+    pending = stuck_pending.update(status=Report.Status.FAILED, finished_at=now, error=(
+        f"Not started within {settings.APROVOVA_REPORT_PENDING_LIMIT_SECONDS} s: its task was lost by the queue "
+        "(broker outage?) or the workers are down. Request the report again."))
+    if running or pending:
+        log.warning("stuck reports failed", extra={"running": running, "pending": pending})
+    return {"running": running, "pending": pending}
 
 
 @shared_task(name="apranova.tasks.generate_daily_reports")

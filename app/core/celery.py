@@ -16,6 +16,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "daily-reports": {"task": "apranova.tasks.generate_daily_reports", "schedule": crontab(hour=2, minute=0)},
     "cleanup-old-reports": {"task": "apranova.tasks.cleanup_old_reports", "schedule": crontab(hour=3, minute=30)},
+    # Cheap (two indexed UPDATEs): often enough that a lost report is reported within minutes of its limit.
+    "fail-stuck-reports": {"task": "apranova.tasks.fail_stuck_reports", "schedule": crontab(minute="*/10")},
 }
 
 

@@ -134,9 +134,25 @@ REST_FRAMEWORK = {
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None  # Report rows carry the outcome; no result backend to fill.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_TASK_ACKS_LATE = True  # A worker killed mid-report gets the task redelivered.
+CELERY_TASK_ACKS_LATE = True  # A worker lost before it claims a report gets the task redelivered.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ...also when its process is killed; the claim makes that safe.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # Reports are long; don't hoard them on one worker.
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=60)
+# The soft limit raises inside the task, so the report is recorded as failed before the hard kill.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_TIME_LIMIT - 30, minimum=1)
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise ValueError(f"CELERY_TASK_SOFT_TIME_LIMIT={CELERY_TASK_SOFT_TIME_LIMIT} must be below CELERY_TASK_TIME_LIMIT={CELERY_TASK_TIME_LIMIT}")
+# Redis hands an unacknowledged task to another worker after the visibility timeout (default one
+# hour, the time limit itself): it must outlast a task that waited in a worker's prefetch and then
+# ran to the hard limit, or long reports are delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT + 600, minimum=CELERY_TASK_TIME_LIMIT + 1),
+}
+# The sweeper fails reports stuck past these: RUNNING longer than any live worker can run (the hard
+# limit kills it), PENDING longer than the queue can plausibly hold it.
+APROVOVA_REPORT_RUNNING_LIMIT_SECONDS = env_int(
+    "APROVOVA_REPORT_RUNNING_LIMIT_SECONDS", CELERY_TASK_TIME_LIMIT + 600, minimum=CELERY_TASK_TIME_LIMIT + 1)
+APROVOVA_REPORT_PENDING_LIMIT_SECONDS = env_int("APROVOVA_REPORT_PENDING_LIMIT_SECONDS", 6 * 3600, minimum=600)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Keep Django's JSON log lines in the worker too.

@@ -24,8 +24,11 @@ class Command(BaseCommand):
         filters = {key: options[key] for key in ("date_from", "date_to", "limit") if options[key]}
         report = Report.objects.create(report_type=options["type"], format=options["format"], filters=filters)
         started = time.perf_counter()
-        run_report(report)
+        outcome = run_report(report)
         seconds = time.perf_counter() - started
+        if outcome is None:
+            raise SystemExit(f"report {report.pk} was deleted while it ran")
+        report = outcome
         if report.status != Report.Status.SUCCEEDED:
             raise SystemExit(f"report {report.pk} failed: {report.error}")
         if options["stats"]:
