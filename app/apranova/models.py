@@ -103,15 +103,23 @@ class Payment(models.Model):
         return f"INV-{when.year}-{sequence_value:08d}"
 
     def mark_paid(self, when=None) -> None:
-        """Record the payment as paid and give it the next invoice number."""
+        """Record the payment as paid and give it the next invoice number, once.
+
+        Idempotent under concurrency: the row is locked first, a payment already paid is left as it
+        is, and a number once given is never replaced (it names the invoice PDF on disk).
+        """
         when = when or timezone.now()
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT nextval(%s)", [INVOICE_SEQUENCE])
-                (value,) = cursor.fetchone()
-            self.status = self.Status.PAID
-            self.paid_at = when
-            self.invoice_number = self.invoice_number or self.format_invoice_number(value, when)
+            locked = Payment.objects.select_for_update().get(pk=self.pk)
+            if locked.status == self.Status.PAID and locked.invoice_number:
+                self.status, self.paid_at, self.invoice_number = locked.status, locked.paid_at, locked.invoice_number
+                return
+            if not locked.invoice_number:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT nextval(%s)", [INVOICE_SEQUENCE])
+                    (value,) = cursor.fetchone()
+                locked.invoice_number = self.format_invoice_number(value, when)
+            self.status, self.paid_at, self.invoice_number = self.Status.PAID, when, locked.invoice_number
             self.save(update_fields=["status", "paid_at", "invoice_number"])
             from apranova.tasks import generate_invoice  # Import here: tasks import the models.
 
