@@ -53,3 +53,25 @@ def test_app_connections_to_the_db_are_encrypted():
         "JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'apranova'\"")
     with_tls, total = map(int, encrypted.split("|"))
     assert total > 0 and with_tls == total
+
+
+def test_backups_go_to_the_backup_host_over_sftp():
+    db, backup = instance("stack-db"), instance("stack-cache")
+    env = db.file("/etc/apranova-backup/restic.env").content_string
+    assert f"RESTIC_REPOSITORY=sftp:restic@{address('stack-cache')}:/srv/restic/molecule/stack-db" in env
+    db.check_output("systemctl start apranova-backup.service")
+    # The repository is on the backup host, owned by its account, and not on the db host.
+    assert backup.file("/srv/restic/molecule/stack-db/config").user == "restic"
+    assert not db.file("/var/backups/restic").exists
+    snapshots = db.check_output("apranova-backup restic snapshots --json --host stack-db")
+    assert '"hostname":"stack-db"' in snapshots.replace(" ", "")
+
+
+def test_backup_key_runs_sftp_only():
+    db = instance("stack-db")
+    # Asked for a shell command, the account runs sftp-server instead: the command never runs.
+    out = db.run(f"ssh restic@{address('stack-cache')} 'echo shell-ran' </dev/null")
+    assert "shell-ran" not in out.stdout
+    # The server's host key was pinned, not learnt on first use.
+    assert "ssh-ed25519" in db.file("/etc/apranova-backup/known_hosts").content_string
+    assert db.run(f"ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/dev/null restic@{address('stack-cache')} true").rc != 0
