@@ -40,6 +40,8 @@ class PaymentAdmin(admin.ModelAdmin):
     list_filter = ["status", "currency", "provider"]
     search_fields = ["invoice_number", "provider_reference", "user__email"]
     raw_id_fields = ["user", "batch"]
+    # Given by mark_paid() from the sequence and used as the invoice's file name: never typed in.
+    readonly_fields = ["invoice_number"]
     list_select_related = ["user", "batch"]
     show_full_result_count = False  # COUNT(*) over millions of rows on every page view is wasted work.
     actions = ["generate_invoices"]
@@ -59,3 +61,7 @@ class ReportAdmin(admin.ModelAdmin):
     list_display = ["id", "report_type", "format", "status", "row_count", "size_bytes", "created_by", "created_at", "finished_at"]
     list_filter = ["report_type", "format", "status"]
     readonly_fields = ["path", "artifacts", "size_bytes", "checksum_sha256", "row_count", "error", "started_at", "finished_at"]
+
+    def get_queryset(self, request):
+        # The same rule as the API: staff see their own reports unless they may view all.
+        return Report.visible_to(request.user)

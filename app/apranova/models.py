@@ -163,6 +163,14 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Reports hold personal and payment data: staff see their own; this grants everyone's.
+        permissions = [("view_all_reports", "Can see, download and delete every user's reports")]
 
     def __str__(self) -> str:
         return f"{self.report_type}.{self.format} #{self.pk} ({self.status})"
+
+    @classmethod
+    def visible_to(cls, user) -> models.QuerySet:
+        """The reports a user may see: their own, or all with the view_all_reports permission."""
+        reports = cls.objects.select_related("created_by")
+        return reports if user.has_perm("apranova.view_all_reports") else reports.filter(created_by=user)

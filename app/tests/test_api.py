@@ -120,18 +120,18 @@ def test_unknown_report_is_404(staff_client):
     assert staff_client.delete("/api/reports/999999/").status_code == 404
 
 
-def test_download_of_unfinished_report_is_409(staff_client):
-    report = Report.objects.create(report_type="users", format="csv")
+def test_download_of_unfinished_report_is_409(staff, staff_client):
+    report = Report.objects.create(report_type="users", format="csv", created_by=staff)
     response = staff_client.get(f"/api/reports/{report.pk}/download/")
     assert response.status_code == 409 and response.json()["status"] == "pending"
 
 
 @pytest.mark.parametrize("evil", ["../../../etc/passwd", "/etc/passwd", "user_reports/../../outside.txt", "link-out", "user_reports"])
-def test_paths_leaving_aprovova_are_404_never_a_file(staff_client, aprovova_dir, evil):
+def test_paths_leaving_aprovova_are_404_never_a_file(staff, staff_client, aprovova_dir, evil):
     outside = aprovova_dir.parent / "outside.txt"
     outside.write_text("secret")
     os.symlink(outside, aprovova_dir / "link-out")
-    report = Report.objects.create(report_type="users", format="csv", status="succeeded", path=evil)
+    report = Report.objects.create(report_type="users", format="csv", status="succeeded", path=evil, created_by=staff)
     response = staff_client.get(f"/api/reports/{report.pk}/download/")
     assert response.status_code == 404
     assert b"secret" not in (b"".join(response.streaming_content) if response.streaming else response.content)

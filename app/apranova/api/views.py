@@ -1,4 +1,4 @@
-"""Reports API: staff create, list, inspect, download and delete reports."""
+"""Reports API: staff create, list, inspect, download and delete their reports (all with view_all_reports)."""
 from __future__ import annotations
 
 import mimetypes
@@ -27,7 +27,7 @@ class ReportListCreate(generics.ListAPIView):
     serializer_class = ReportSerializer
 
     def get_queryset(self):
-        queryset = Report.objects.select_related("created_by")
+        queryset = Report.visible_to(self.request.user)
         for param, (field, allowed) in _FILTERS.items():
             value = self.request.query_params.get(param)
             if value is None:
@@ -54,7 +54,10 @@ class ReportListCreate(generics.ListAPIView):
 class ReportDetail(generics.RetrieveDestroyAPIView):
     permission_classes = [permissions.IsAdminUser]
     serializer_class = ReportSerializer
-    queryset = Report.objects.select_related("created_by")
+
+    def get_queryset(self):
+        # Someone else's report is a 404, not a 403: its existence is not revealed.
+        return Report.visible_to(self.request.user)
 
     def perform_destroy(self, report: Report) -> None:
         delete_report_files(report)
@@ -65,7 +68,7 @@ class ReportDownload(APIView):
     permission_classes = [permissions.IsAdminUser]
 
     def get(self, request: Request, pk: int) -> HttpResponse:
-        report = generics.get_object_or_404(Report, pk=pk)
+        report = generics.get_object_or_404(Report.visible_to(request.user), pk=pk)
         if report.status != Report.Status.SUCCEEDED:
             return Response({"detail": f"Report is {report.status}; nothing to download yet.", "status": report.status}, status=409)
         # Whatever the row says, a path outside APROVOVA (or a missing file) is a 404, never a file.
