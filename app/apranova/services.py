@@ -13,12 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from apranova import reports
 from apranova.charts import render_analytics_charts
 from apranova.models import Report
+from apranova.reports.size import rows_up_to
 from core import aprovova, metrics
 from core.report_utils import ReportData, ReportGenerator
 
@@ -55,6 +57,10 @@ def run_report(report: Report) -> Report | None:
     started = time.perf_counter()
     written: list[Path] = []  # Files of this run, discarded unless the row records them.
     try:
+        # The API refuses these up front; nightly or command-line reports meet the same bound here.
+        refusal = pdf_refusal(report.report_type, report.format, report.filters)
+        if refusal:
+            raise ReportTooLarge(refusal)
         data = reports.build(report.report_type, report.filters)
         if report.report_type == Report.Type.ANALYTICS:
             rows = list(data.rows)  # One row per day and currency: small, and needed twice.
@@ -94,6 +100,19 @@ def run_report(report: Report) -> Report | None:
         # Deleted through the API or failed by the sweeper while it ran: the row says what is true.
         return Report.objects.filter(pk=report.pk).first()
     return report
+
+
+class ReportTooLarge(Exception):
+    """The report would exceed the row limit of its format."""
+
+
+def pdf_refusal(report_type: str, fmt: str, filters: dict) -> str | None:
+    """Why a PDF of this report is refused (too many rows for ReportLab's memory), or None."""
+    limit = settings.APROVOVA_PDF_MAX_ROWS
+    if fmt != Report.Format.PDF or rows_up_to(report_type, filters, limit) <= limit:
+        return None
+    return (f"A PDF report is limited to {limit:,} rows and this one has more. "
+            "Ask for CSV (or JSON) instead, which have no row limit, or narrow date_from/date_to.")
 
 
 def _record_outcome(report: Report, fields: list[str]) -> bool:

@@ -107,6 +107,9 @@ APROVOVA_INVOICE_RETENTION_DAYS = env_int("APROVOVA_INVOICE_RETENTION_DAYS", 0, 
 # In production nginx serves the file (internal location) once Django has checked the permission.
 APROVOVA_X_ACCEL_REDIRECT = env_bool("APROVOVA_X_ACCEL_REDIRECT", False)
 APROVOVA_X_ACCEL_PREFIX = env_str("APROVOVA_X_ACCEL_PREFIX", "/_aprovova/")
+# ReportLab keeps every page of a PDF in memory until it saves: more rows than this are refused
+# (the API answers 400 and suggests CSV, whose memory is flat). Measured in app/README.md.
+APROVOVA_PDF_MAX_ROWS = env_int("APROVOVA_PDF_MAX_ROWS", 50_000, minimum=1)
 # type:format pairs that celery beat generates every night.
 APROVOVA_DAILY_REPORTS = env_list("APROVOVA_DAILY_REPORTS", "users:csv,payments:csv,batches:pdf,analytics:pdf")
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from apranova.api.serializers import ReportCreateSerializer, ReportSerializer
 from apranova.models import Report
-from apranova.services import delete_report_files
+from apranova.services import delete_report_files, pdf_refusal
 from core import aprovova
 
 _FILTERS = {"type": ("report_type", Report.Type.values), "format": ("format", Report.Format.values), "status": ("status", Report.Status.values)}
@@ -44,6 +44,10 @@ class ReportListCreate(generics.ListAPIView):
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         filters = {key: data[key].isoformat() for key in ("date_from", "date_to") if data.get(key)}
+        refusal = pdf_refusal(data["type"], data["format"], filters)
+        if refusal:
+            return Response({"detail": refusal, "errors": {"format": [refusal]}, "max_pdf_rows": settings.APROVOVA_PDF_MAX_ROWS},
+                            status=status.HTTP_400_BAD_REQUEST)
         report = Report.objects.create(report_type=data["type"], format=data["format"], filters=filters, created_by=request.user)
         # After commit, so a fast worker never looks for a row it cannot see yet.
         transaction.on_commit(lambda: generate_report.delay(report.pk))
