@@ -11,6 +11,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 # Downloads stream large files: keep the worker heartbeat off the (possibly slow) overlay disk.
 worker_tmp_dir = "/tmp"
+# gunicorn's control socket (for gunicornc) defaults to $HOME/.gunicorn/, on the read-only root:
+# keep it on the /tmp tmpfs, one per container. GUNICORN_CONTROL_SOCKET="" turns it off.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "/tmp/gunicorn.ctl")
+control_socket_disable = not control_socket
 accesslog = "-"
 errorlog = "-"
 access_log_format = '{"access": "%(h)s", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, "bytes": "%(B)s", "ms": %(M)s}'
