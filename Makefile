@@ -153,13 +153,14 @@ backup: venv ## Back up now (databases, APROVOVA, config) on ENV [HOST=name]
 
 backup-db backup-reports: backup ## The seed's names: each snapshot holds the databases and the reports
 
-restore: venv ## make restore ENV=... HOST=name CONFIRM=yes-restore-name [SNAPSHOT=id] [WHAT=all|database|aprovova] [DELETE_NEWER=true]
+restore: venv ## make restore ENV=... HOST=name CONFIRM=yes-restore-name [SNAPSHOT=id] [WHAT=all|database|aprovova] [DELETE_NEWER=true] [UNTIL=time | POINT=name]
 	@test -n "$(HOST)" && test -n "$(CONFIRM)" || { echo "usage: make restore ENV=... HOST=name CONFIRM=yes-restore-name [SNAPSHOT=id] [WHAT=all|database|aprovova]"; exit 2; }
 	$(PLAYBOOK) playbooks/restore.yml --limit $(HOST) \
 	  -e restore_confirm=$(CONFIRM) -e restore_snapshot=$(or $(SNAPSHOT),latest) \
 	  -e restore_database=$(if $(filter aprovova,$(WHAT)),false,true) \
 	  -e restore_aprovova=$(if $(filter database,$(WHAT)),false,true) \
-	  -e restore_aprovova_delete_newer=$(or $(DELETE_NEWER),false)
+	  -e restore_aprovova_delete_newer=$(or $(DELETE_NEWER),false) \
+	  -e '{"restore_until": "$(UNTIL)", "restore_point": "$(POINT)"}'
 
 bench-backup: venv images ## Time backup and restore of 1,000,000 payments (not in make test)
 	cd roles/backup && MOLECULE_DISTRO=$(DISTRO) MOLECULE_INSTANCE=backup-bench-$(DISTRO) molecule test --scenario-name bench

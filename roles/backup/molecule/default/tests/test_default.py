@@ -305,7 +305,7 @@ def test_retention_keeps_exactly_the_policy(host, seeded, hostname):
 
 
 def test_full_target_fails_loudly_and_keeps_the_last_good_backup(host, seeded):
-    host.check_output("mkdir -p /mnt/small-target && mount -t tmpfs -o size=5m tmpfs /mnt/small-target")
+    host.check_output("mkdir -p /mnt/small-target && mount -t tmpfs -o size=40m tmpfs /mnt/small-target")
     # The same scripts and units with a repository on the small target.
     host.check_output(
         "cp -p /etc/apranova-backup/restic.env /root/restic.env.local && sed -i "
@@ -318,7 +318,7 @@ def test_full_target_fails_loudly_and_keeps_the_last_good_backup(host, seeded):
         snapshots = restic_json(host, "snapshots")
         host.run("rm -f /run/backup-alerted")
 
-        host.check_output(f"head -c 12000000 /dev/urandom > {REPORTS}/big.bin")
+        host.check_output(f"head -c 60000000 /dev/urandom > {REPORTS}/big.bin")
         cursor = host.check_output("journalctl --show-cursor -n 0 -q | sed -n 's/^-- cursor: //p'")
         run = host.run("systemctl start apranova-backup.service")
         assert run.rc != 0
@@ -390,3 +390,50 @@ def test_stale_or_missing_backup_fails_status(host):
         assert status.rc == 1 and "no backup has succeeded" in status.stdout, status.stdout
     finally:
         host.run(f"cp -p /root/status.json.good {STATUS} && cp -p /root/installed /var/lib/apranova-backup/installed")
+
+
+def rows(host) -> int:
+    return int(sql(host, "apranova", "SELECT count(*) FROM pitr_rows"))
+
+
+def add_rows(host, first: int, last: int) -> None:
+    sql(host, "apranova", f"INSERT INTO pitr_rows SELECT generate_series({first}, {last})")
+
+
+def test_point_in_time_recovery(host, hostname, run_playbook, refused):
+    """Rows, a base backup, rows, a restore point, rows, a time, rows: recover to the time, then the point."""
+    sql(host, "apranova", "DROP TABLE IF EXISTS pitr_rows; CREATE TABLE pitr_rows (id int PRIMARY KEY)")
+    add_rows(host, 1, 100)
+    host.check_output("systemctl start apranova-backup.service")  # a base backup
+    assert "stanza: apranova" in host.check_output("runuser -u postgres -- pgbackrest info")
+    add_rows(host, 101, 200)
+    assert "restore point drill-point" in host.check_output("apranova-backup restore-point drill-point")
+    add_rows(host, 201, 300)
+    time.sleep(2)
+    until = host.check_output("date -u '+%F %T+00'")
+    time.sleep(2)
+    add_rows(host, 301, 400)
+    confirm = ("-e", f"restore_confirm=yes-restore-{hostname}")
+
+    # Refused before the serving cluster is touched.
+    for extra, message in (
+        ("restore_point=no-such-point", "no restore point named 'no-such-point'"),
+        ('{"restore_until": "2099-01-01 00:00:00+00"}', "is in the future"),
+        ('{"restore_until": "2001-01-01 00:00:00+00"}', "is before the end of the first base backup"),
+        ('{"restore_until": "yesterday at noon"}', "Give restore_until (a time such as"),
+    ):
+        assert message in refused("restore.yml", *confirm, "-e", extra, unchanged=False)
+        assert rows(host) == 400
+
+    result = run_playbook("restore.yml", *confirm, "-e", json.dumps({"restore_until": until}))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert rows(host) == 300
+    assert not host.file("/srv/apranova/maintenance.flag").exists
+    kept = host.check_output("ls -d /var/lib/postgresql/*/main.pre_restore_*")
+    assert kept  # the cluster it replaced
+
+    result = run_playbook("restore.yml", *confirm, "-e", "restore_point=drill-point")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert rows(host) == 200
+    # The recovered cluster archives again: a new base backup and WAL switch go through.
+    host.check_output("runuser -u postgres -- pgbackrest --stanza=apranova check")
