@@ -117,6 +117,13 @@ def run_ok(run_playbook, *args: str) -> str:
     return result.stdout
 
 
+def test_deploy_marked_a_restore_point_and_wal_is_archived(host):
+    db = stack_host(host, "db")
+    points = db.file("/var/lib/apranova-backup/restore-points").content_string
+    assert "before-stack-v1\t" in points
+    db.check_output("cd / && runuser -u postgres -- pgbackrest --stanza=apranova check")
+
+
 def test_restore_drill_on_the_apps_own_data(host, curl, run_playbook):
     db, app = stack_host(host, "db"), stack_host(host, "app")
     web_container = app.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}' | head -1")
