@@ -99,7 +99,7 @@ def database_state(db) -> dict[str, str]:
         state[table] = psql(
             db, f"SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM \"{table}\" t")
     state["sequences"] = psql(
-        db, "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'null'), ' ' ORDER BY 1) "
+        db, "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'null'), ' ' ORDER BY sequencename) "
             "FROM pg_sequences WHERE schemaname = 'public'")
     return state
 
