@@ -39,12 +39,17 @@ def converge(run_playbook, extra: str | None = None) -> None:
 
 
 def data_state(host) -> dict:
-    """Row counts and checksums of the seeded tables, and the checksum of every report file."""
+    """Per table of the app's database (its own schema, loaded by prepare.yml): row count and an
+    ordered digest; every sequence; the ledger; and the checksum of every report file."""
     state = {}
-    for db, table in (("apranova", "payments"), ("ledger", "entries")):
-        state[f"{db}.{table}.count"] = sql(host, db, f"SELECT count(*) FROM {table}")
-        state[f"{db}.{table}.md5"] = sql(
-            host, db, f"SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM {table} t")
+    tables = sql(host, "apranova", "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").split()
+    for table in tables + ["ledger.entries"]:
+        db, name = ("ledger", "entries") if table == "ledger.entries" else ("apranova", table)
+        state[table] = sql(
+            host, db, f"SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM \"{name}\" t")
+    state["sequences"] = sql(
+        host, "apranova", "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'null'), ' ' "
+        "ORDER BY sequencename) FROM pg_sequences WHERE schemaname = 'public'")
     state["files"] = host.check_output(
         f"cd {REPORTS} && find . -type f -print0 | sort -z | xargs -0 sha256sum")
     return state
@@ -58,16 +63,8 @@ def hostname(host) -> str:
 @pytest.fixture(scope="module")
 def seeded(host) -> dict:
     """Known rows and report files, the same on every run."""
-    host.check_output(
-        "cd / && runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1 -d apranova -c %s",
-        "DROP TABLE IF EXISTS payments; "
-        "CREATE TABLE payments (id serial PRIMARY KEY, amount numeric(12,2) NOT NULL, "
-        "currency text NOT NULL, note text, created timestamptz NOT NULL); "
-        "INSERT INTO payments (amount, currency, note, created) SELECT (i * 7 % 100000) / 100.0, "
-        "CASE WHEN i % 3 = 0 THEN 'EUR' ELSE 'USD' END, 'payment ' || i, "
-        "timestamptz '2026-01-01' + i * interval '1 minute' FROM generate_series(1, 5000) i; "
-        "ALTER TABLE payments OWNER TO apranova;",
-    )
+    # The app's own database (migrated by the app, filled by seed_demo) is loaded by prepare.yml.
+    assert int(sql(host, "apranova", "SELECT count(*) FROM apranova_payment")) == 5000
     host.check_output(
         "cd / && runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1 -d ledger -c %s",
         "DROP TABLE IF EXISTS entries; "
@@ -137,7 +134,7 @@ def test_backup_playbook_takes_one_tagged_snapshot(host, seeded, hostname, run_p
     toc = host.check_output(
         "apranova-backup restic dump latest /var/lib/apranova-backup/staging/postgresql/apranova.dump "
         "| pg_restore --list")
-    assert "TABLE DATA public payments" in toc
+    assert "TABLE DATA public apranova_payment" in toc
     # The staging copy of the dumps is gone: the secrets stay in the repository only.
     assert not host.file("/var/lib/apranova-backup/staging").exists
     status = json.loads(host.file(STATUS).content_string)
@@ -168,13 +165,13 @@ def test_restore_drill(host, seeded, hostname, run_playbook):
     host.check_output(f"rm {REPORTS}/made_after_the_backup.txt")
     assert data_state(host) == seeded
     # The app's role owns the restored data and can read it.
-    owner = sql(host, "apranova", "SELECT tableowner FROM pg_tables WHERE tablename = 'payments'")
+    owner = sql(host, "apranova", "SELECT tableowner FROM pg_tables WHERE tablename = 'apranova_payment'")
     assert owner == "apranova"
     assert host.check_output("stat -c %U /srv/aprovova/user_reports/users_1.csv") == "nobody"
     as_app = host.check_output(
         "PGPASSWORD=app-password psql -XAtq -h 127.0.0.1 -U apranova -d apranova -c %s",
-        "SELECT count(*), sum(amount) FROM payments WHERE currency = 'EUR'")
-    assert as_app.startswith("1666|")
+        "SELECT count(*), has_sequence_privilege('apranova_invoice_number_seq', 'USAGE') FROM apranova_payment")
+    assert as_app == "5000|t"  # the app's role reads its tables and may number invoices
     # The ledger that existed was swapped out, not dropped: its changed row is kept.
     kept = sql(host, "postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'ledger_pre_restore_%'")
     assert kept
