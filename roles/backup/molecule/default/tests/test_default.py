@@ -149,6 +149,21 @@ def test_restore_refused_without_confirmation(host, seeded, refused):
     assert data_state(host) == seeded
 
 
+def test_restore_refuses_an_unknown_snapshot_or_an_unreadable_repository(host, seeded, hostname, refused):
+    confirm = ("-e", f"restore_confirm=yes-restore-{hostname}")
+    out = refused("restore.yml", *confirm, "-e", "restore_snapshot=deadbeef", unchanged=False)
+    assert "no snapshot 'deadbeef'" in out
+    host.check_output("cp -p /etc/apranova-backup/restic.env /root/restic.env.local && sed -i "
+                      "'s|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY=/nonexistent/repository|' /etc/apranova-backup/restic.env")
+    try:
+        out = refused("restore.yml", *confirm, unchanged=False)
+        assert "cannot read the repository /nonexistent/repository" in out and "nothing was changed" in out
+    finally:
+        host.run("cp -p /root/restic.env.local /etc/apranova-backup/restic.env")
+    assert data_state(host) == seeded
+    assert not host.file("/srv/apranova/maintenance.flag").exists
+
+
 def test_restore_drill(host, seeded, hostname, run_playbook):
     """Drop a database, change the other, delete the reports; restore; everything is back."""
     host.check_output("cd / && runuser -u postgres -- dropdb apranova")
