@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import base64
+import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from rest_framework.test import APIClient
 
 from core import aprovova
@@ -28,6 +31,22 @@ def aprovova_dir(tmp_path: Path, settings) -> Path:
 @pytest.fixture
 def demo_data(db) -> None:
     call_command("seed_demo", users=30, payments=300, batches=5, seed=7, stdout=open("/dev/null", "w"))
+
+
+def run_in_threads(work: Callable[[], None], count: int = 2) -> None:
+    """Run work in count threads at once and wait for them; each closes its own database connection."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def _basic(username: str) -> str:

@@ -10,6 +10,7 @@ from django.db import connection
 
 from apranova.models import INVOICE_SEQUENCE, Batch, Course, Payment
 from core import aprovova
+from tests.conftest import run_in_threads
 
 
 def _payment(django_user_model, reference: str = "pay_1") -> Payment:
@@ -60,14 +61,8 @@ def test_two_concurrent_mark_paid_give_one_number_and_one_invoice(django_user_mo
             numbers.append(mine.invoice_number)
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=pay) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(pay)
     assert errors == []
     stored = Payment.objects.get(pk=payment.pk).invoice_number
     assert numbers == [stored, stored]

@@ -1,13 +1,11 @@
 """A report runs once, finishes only into its own row, and never sticks in pending or running."""
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from apranova import reports
@@ -17,6 +15,7 @@ from apranova import tasks
 from apranova.tasks import generate_report
 from core import aprovova
 from core.report_utils import ReportData
+from tests.conftest import run_in_threads
 
 SMALL = ReportData("t", ["a"], [[1], [2]])
 
@@ -82,17 +81,7 @@ def test_two_concurrent_deliveries_write_one_file(monkeypatch):
     monkeypatch.setitem(reports.BUILDERS, "users", slow_build)
     outcomes: list[str] = []
 
-    def deliver() -> None:
-        try:
-            outcomes.append(generate_report(report.pk))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(lambda: outcomes.append(generate_report(report.pk)))
     assert sorted(outcomes) == ["running", "succeeded"] or sorted(outcomes) == ["succeeded", "succeeded"]
     assert len(_report_files()) == 1
     report.refresh_from_db()
