@@ -51,3 +51,16 @@ def refused(run_playbook) -> Callable[..., str]:
         return output
 
     return run
+
+
+def app_database_state(sql: Callable[[str], str]) -> dict[str, str]:
+    """The app's database as restore drills compare it: per table, the row count and an ordered
+    digest of its rows; every sequence's value. `sql` runs a query in that database."""
+    state = {}
+    for table in sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").split():
+        state[table] = sql(
+            f"SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM \"{table}\" t")
+    state["sequences"] = sql(
+        "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'null'), ' ' ORDER BY sequencename) "
+        "FROM pg_sequences WHERE schemaname = 'public'")
+    return state

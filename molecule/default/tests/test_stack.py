@@ -8,7 +8,7 @@ import time
 
 import pytest
 import testinfra
-from conftest import flat_output  # the repository's conftest.py (the verifier's rootdir)
+from conftest import app_database_state, flat_output  # the repository's conftest.py (the verifier's rootdir)
 
 # In the multihost scenario these tests run on the web host only.
 testinfra_hosts = ["ansible://web"]
@@ -44,7 +44,8 @@ def test_admin_login_page_and_session_login(host, curl):
     assert "Site administration" in host.check_output(f"{curl} -b {jar} https://{SITE}/admin/")
 
 
-def test_report_created_and_downloaded(host, curl):
+def finished_report(host, curl) -> dict:
+    """A payments CSV asked for through nginx, once the worker has finished it."""
     created = json.loads(host.check_output(
         f"{curl} -u {ADMIN} -H 'Content-Type: application/json' -d '{{\"type\": \"payments\", \"format\": \"csv\"}}' "
         f"https://{SITE}/api/reports/"))
@@ -54,6 +55,11 @@ def test_report_created_and_downloaded(host, curl):
         if report["status"] in ("succeeded", "failed"):
             break
         time.sleep(1)
+    return report
+
+
+def test_report_created_and_downloaded(host, curl):
+    report = finished_report(host, curl)
     assert report["status"] == "succeeded", report
     # nginx sends the file (X-Accel-Redirect) once Django has checked the permission.
     code = host.check_output(f"{curl} -u {ADMIN} -o /tmp/stack-report.csv -w '%{{http_code}}' {report['download_url']}")
@@ -93,15 +99,7 @@ def psql(db, query: str) -> str:
 
 
 def database_state(db) -> dict[str, str]:
-    """Per table: row count and a digest of its rows in order; every sequence's value."""
-    state = {}
-    for table in psql(db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").split():
-        state[table] = psql(
-            db, f"SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM \"{table}\" t")
-    state["sequences"] = psql(
-        db, "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'null'), ' ' ORDER BY sequencename) "
-            "FROM pg_sequences WHERE schemaname = 'public'")
-    return state
+    return app_database_state(lambda query: psql(db, query))
 
 
 def aprovova_state(app) -> str:
@@ -128,14 +126,7 @@ def test_restore_drill_on_the_apps_own_data(host, curl, run_playbook):
     db, app = stack_host(host, "db"), stack_host(host, "app")
     web_container = app.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}' | head -1")
     app.check_output(f"docker exec {web_container} python3 manage.py seed_demo --users 40 --payments 1500")
-    created = json.loads(host.check_output(
-        f"{curl} -u {ADMIN} -H 'Content-Type: application/json' -d '{{\"type\": \"payments\", \"format\": \"csv\"}}' "
-        f"https://{SITE}/api/reports/"))
-    for _ in range(90):
-        report = json.loads(host.check_output(f"{curl} -u {ADMIN} https://{SITE}/api/reports/{created['id']}/"))
-        if report["status"] in ("succeeded", "failed"):
-            break
-        time.sleep(1)
+    report = finished_report(host, curl)
     assert report["status"] == "succeeded", report
     before_db, before_files = database_state(db), aprovova_state(app)
     assert int(before_db["apranova_payment"].split()[0]) >= 1500

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import flat_output as flat  # the repository's conftest.py (the verifier's rootdir)
+from conftest import app_database_state, flat_output as flat  # the repository's conftest.py (the verifier's rootdir)
 
 PASSWORD = "molecule-test-repository-password"
 REPORTS = "/srv/aprovova"
@@ -39,17 +39,11 @@ def converge(run_playbook, extra: str | None = None) -> None:
 
 
 def data_state(host) -> dict:
-    """Per table of the app's database (its own schema, loaded by prepare.yml): row count and an
-    ordered digest; every sequence; the ledger; and the checksum of every report file."""
-    state = {}
-    tables = sql(host, "apranova", "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").split()
-    for table in tables + ["ledger.entries"]:
-        db, name = ("ledger", "entries") if table == "ledger.entries" else ("apranova", table)
-        state[table] = sql(
-            host, db, f"SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM \"{name}\" t")
-    state["sequences"] = sql(
-        host, "apranova", "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'null'), ' ' "
-        "ORDER BY sequencename) FROM pg_sequences WHERE schemaname = 'public'")
+    """The app's database (its own schema, loaded by prepare.yml) table by table and its sequences,
+    the ledger, and the checksum of every report file."""
+    state = app_database_state(lambda query: sql(host, "apranova", query))
+    state["ledger.entries"] = sql(
+        host, "ledger", "SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM entries t")
     state["files"] = host.check_output(
         f"cd {REPORTS} && find . -type f -print0 | sort -z | xargs -0 sha256sum")
     return state
