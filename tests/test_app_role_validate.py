@@ -18,6 +18,8 @@ GOOD = {
     "app_secret_key": "s" * 60, "app_database_password": "p", "app_database_user": "apranova", "app_redis_password": "p",
     "app_image_source": "build", "app_image_pull_ref": "", "app_web_ports": [8001, 8002], "app_keep_releases": 3,
     "app_reports_retention_days": 90, "app_invoices_retention_days": 0, "app_release": "r1",
+    "app_time_zone": "Europe/Berlin", "app_cors_allowed_origins": ["https://portal.example.com", "http://localhost:3000"],
+    "app_gunicorn_workers": 4, "app_gunicorn_worker_memory": "128m",
 }
 
 
@@ -43,3 +45,17 @@ def test_defaults_pass(tmp_path):
 def test_retention_that_deletes_everything_is_refused(tmp_path, overrides):
     result = run_validate(tmp_path, **overrides)
     assert result.returncode != 0 and "failed=1" in result.stdout
+
+
+@pytest.mark.parametrize(("overrides", "named"), [
+    ({"app_time_zone": "Europe/Berlin; rm -rf /"}, "app_time_zone"),
+    ({"app_time_zone": ""}, "app_time_zone"),
+    ({"app_cors_allowed_origins": ["https://portal.example.com/app"]}, "https://portal.example.com/app"),
+    ({"app_cors_allowed_origins": ["portal.example.com"]}, "portal.example.com"),
+    ({"app_gunicorn_worker_memory": "lots"}, "app_gunicorn_worker_memory"),
+    ({"app_gunicorn_workers": 0}, "app_gunicorn_workers"),
+])
+def test_bad_app_settings_are_refused_by_name(tmp_path, overrides, named):
+    result = run_validate(tmp_path, **overrides)
+    assert result.returncode != 0 and "failed=1" in result.stdout
+    assert named in result.stdout

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
+from django.utils import timezone
 from reportlab.pdfgen.canvas import Canvas
 
 from apranova.models import Payment
@@ -31,7 +32,7 @@ def render_invoice(payment: Payment) -> Path:
         canvas.setFont("Helvetica", 11)
         lines = [
             ("Invoice number", payment.invoice_number),
-            ("Date", f"{payment.paid_at:%Y-%m-%d}" if payment.paid_at else "-"),
+            ("Date", f"{timezone.localtime(payment.paid_at):%Y-%m-%d}" if payment.paid_at else "-"),
             ("Billed to", f"{payment.user.get_full_name() or payment.user.username} <{payment.user.email}>"),
             ("Course batch", f"{payment.batch.course.title} ({payment.batch.code})"),
             ("Payment reference", f"{payment.provider} {payment.provider_reference}"),

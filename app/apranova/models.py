@@ -100,7 +100,8 @@ class Payment(models.Model):
 
     @staticmethod
     def format_invoice_number(sequence_value: int, when) -> str:
-        return f"INV-{when.year}-{sequence_value:08d}"
+        # The year of the business time zone: a payment at 00:30 on 1 January local time is next year's.
+        return f"INV-{timezone.localtime(when).year}-{sequence_value:08d}"
 
     def mark_paid(self, when=None) -> None:
         """Record the payment as paid and give it the next invoice number, once.

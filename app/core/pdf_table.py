@@ -6,9 +6,9 @@ drawing row by row keeps a 10,000-row report to seconds and its page count predi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
 from typing import IO, Any
 
+from django.utils.timezone import localtime
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
@@ -36,7 +36,8 @@ def write_table_pdf(handle: IO[bytes], title: str, columns: Sequence[str], rows:
     page_width, page_height = PAGE
     col_width = (page_width - 2 * MARGIN) / max(len(columns), 1)
     xs = [MARGIN + i * col_width for i in range(len(columns))]
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    now = localtime()  # The business time zone (TIME_ZONE), with its offset: the data's timestamps are UTC.
+    generated = f"{now:%Y-%m-%d %H:%M:%S} {now.tzname()} (UTC{now:%z})"
     page = 0
     count = 0
 

@@ -17,12 +17,13 @@ import time
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone as dt_timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 from django.http import FileResponse, StreamingHttpResponse
+from django.utils import timezone
 
 from core import aprovova
 from core.atomic import PART_SUFFIX, atomic_write, unique_path
@@ -42,6 +43,8 @@ class ReportData:
     # Optional fast path for CSV: writes the same rows, already CSV-encoded, into a binary
     # handle (e.g. PostgreSQL's COPY ... TO STDOUT) and returns how many it wrote.
     csv_copy: Callable[[IO[bytes]], int] | None = None
+    # The same for JSON: writes one line per row, a comma then a JSON object, and returns the count.
+    json_copy: Callable[[IO[bytes]], int] | None = None
 
 
 def as_report_data(data: ReportData | Iterable[Mapping[str, Any]], title: str) -> ReportData:
@@ -60,10 +63,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _json_header(data: ReportData, report_type: str) -> str:
+    """Everything before the first row. generated_at is printed in the business time zone (TIME_ZONE)."""
+    header = {"report_type": report_type, "title": data.title, "generated_at": timezone.localtime().isoformat(), "columns": list(data.columns)}
+    return json.dumps(header, default=_json_default)[:-1] + ', "rows": ['
+
+
 def _json_chunks(data: ReportData, report_type: str) -> Iterator[str]:
     """The JSON document piece by piece: header, then one object per row."""
-    header = {"report_type": report_type, "title": data.title, "generated_at": datetime.now().astimezone().isoformat(), "columns": list(data.columns)}
-    yield json.dumps(header, default=_json_default)[:-1] + ', "rows": ['
+    yield _json_header(data, report_type)
     columns = list(data.columns)
     encode = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
     separator = "\n"
@@ -117,6 +125,13 @@ class ReportGenerator:
         report = as_report_data(data, self.title)
         path = self._target("json")
         started = time.perf_counter()
+        if report.json_copy is not None:
+            with atomic_write(path, binary=True) as handle:
+                handle.write(_json_header(report, self.report_type).encode())
+                count = report.json_copy(_JsonArrayItems(handle))
+                handle.write(b"]}\n")
+            self._done(count, started)
+            return path
         counter = _Counter(report.rows)
         with atomic_write(path) as handle:
             for chunk in _json_chunks(ReportData(report.title, report.columns, counter), self.report_type):
@@ -174,7 +189,8 @@ class ReportGenerator:
                     stat = path.stat()
                     entries.append({
                         "name": path.name, "path": str(path.relative_to(base)), "format": directory.name,
-                        "size": stat.st_size, "modified": datetime.fromtimestamp(stat.st_mtime).astimezone().isoformat(),
+                        "size": stat.st_size,
+                        "modified": timezone.localtime(datetime.fromtimestamp(stat.st_mtime, dt_timezone.utc)).isoformat(),
                     })
         return sorted(entries, key=lambda entry: entry["modified"], reverse=True)
 
@@ -233,6 +249,19 @@ def _prepend(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[S
 def _attachment(response, filename: str):
     response["Content-Disposition"] = f'attachment; filename="{Path(filename).name}"'
     return response
+
+
+class _JsonArrayItems:
+    """Writes ",{...}" lines as the items of a JSON array: drops the first line's comma, then
+    hands every later block straight to the file (no Python work per row)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+
+    def write(self, block: bytes | memoryview) -> None:
+        if block:
+            self._handle.write(block[1:] if block[:1] == b"," else block)
+            self.write = self._handle.write  # type: ignore[method-assign]
 
 
 class _Counter:

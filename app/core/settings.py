@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "corsheaders",
     "core",
     "apranova",
 ]
@@ -37,6 +38,8 @@ MIDDLEWARE = [
     # Docker's HEALTHCHECK call them by IP over plain HTTP.
     "core.probes.ProbeMiddleware",
     "core.metrics.RequestMetricsMiddleware",
+    # Before anything that may answer on its own (redirects, static files), so those carry CORS headers too.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -73,7 +76,12 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://localhost:6379/0")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# Short socket timeouts: a Redis that does not answer must cost a request a second, not hang it.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                      "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
+# Sessions read from Redis and written to both: a signed-in request costs no session query, and a
+# Redis outage falls back to the database (core.sessions) instead of signing everyone out.
+SESSION_ENGINE = "core.sessions"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -83,6 +91,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The business time zone: day boundaries of report filters, invoice years, the nightly schedule and
+# printed dates. Stored and exported timestamps stay UTC, with the offset written out.
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -100,6 +110,10 @@ APROVOVA_USER_REPORTS_DIR = Path(env_str("APROVOVA_USER_REPORTS_DIR", str(APROVO
 APROVOVA_PAYMENT_REPORTS_DIR = Path(env_str("APROVOVA_PAYMENT_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "payment_reports")))
 APROVOVA_BATCH_REPORTS_DIR = Path(env_str("APROVOVA_BATCH_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "batch_reports")))
 APROVOVA_ANALYTICS_REPORTS_DIR = Path(env_str("APROVOVA_ANALYTICS_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "analytics_reports")))
+# Uploaded files, on the persistent APROVOVA volume (mounted and backed up with the reports).
+# Never served by Django or nginx: nothing public points at it.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(APROVOVA_REPORTS_DIR / "media")))
+MEDIA_URL = "media/"
 # At least a day: 0 would let the nightly cleanup delete every report as soon as it is written.
 APROVOVA_RETENTION_DAYS = env_int("APROVOVA_RETENTION_DAYS", 90, minimum=1)
 # Invoices are business records, never touched by report retention; 0 keeps them forever.
@@ -112,6 +126,11 @@ APROVOVA_X_ACCEL_PREFIX = env_str("APROVOVA_X_ACCEL_PREFIX", "/_aprovova/")
 APROVOVA_PDF_MAX_ROWS = env_int("APROVOVA_PDF_MAX_ROWS", 50_000, minimum=1)
 # type:format pairs that celery beat generates every night.
 APROVOVA_DAILY_REPORTS = env_list("APROVOVA_DAILY_REPORTS", "users:csv,payments:csv,batches:pdf,analytics:pdf")
+
+# ---------------------------------------------------------------- CORS
+# Browser origins allowed to call the API (scheme://host[:port]); none by default. Only /api/ answers.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
 
 READYZ_CHECKS = env_list("READYZ_CHECKS", "database,redis,aprovova,migrations")
 

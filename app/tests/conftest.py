@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import base64
 import threading
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
@@ -10,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
+from apranova.models import Batch, Course, Payment
 from core import aprovova
 
 PASSWORD = "a-test-password-1234"
@@ -31,6 +34,19 @@ def aprovova_dir(tmp_path: Path, settings) -> Path:
 @pytest.fixture
 def demo_data(db) -> None:
     call_command("seed_demo", users=30, payments=300, batches=5, seed=7, stdout=open("/dev/null", "w"))
+
+
+@pytest.fixture
+def make_payment(django_user_model) -> Callable[..., Payment]:
+    """make_payment(reference, user=None, **fields): a pending payment in one shared batch, by a new payer by default."""
+    course = Course.objects.create(code="c1", title="Course", price=Decimal("10.00"))
+    batch = Batch.objects.create(course=course, code="b1", start_date=date(2026, 1, 1), end_date=date(2026, 2, 1), capacity=50)
+
+    def make(reference: str = "pay_1", user=None, **fields) -> Payment:
+        user = user or django_user_model.objects.create_user(f"payer-{reference}", f"{reference}@example.com", PASSWORD)
+        return Payment.objects.create(user=user, batch=batch, amount=Decimal("10.00"), provider_reference=reference, **fields)
+
+    return make
 
 
 def run_in_threads(work: Callable[[], None], count: int = 2) -> None:

@@ -2,22 +2,13 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
-from decimal import Decimal
 
 import pytest
 from django.db import connection
 
-from apranova.models import INVOICE_SEQUENCE, Batch, Course, Payment
+from apranova.models import INVOICE_SEQUENCE, Payment
 from core import aprovova
 from tests.conftest import run_in_threads
-
-
-def _payment(django_user_model, reference: str = "pay_1") -> Payment:
-    user = django_user_model.objects.create_user("payer", "payer@example.com", "x")
-    course = Course.objects.create(code="c1", title="Course", price=Decimal("10.00"))
-    batch = Batch.objects.create(course=course, code="b1", start_date=date(2026, 1, 1), end_date=date(2026, 2, 1), capacity=5)
-    return Payment.objects.create(user=user, batch=batch, amount=Decimal("10.00"), provider_reference=reference)
 
 
 def _sequence_value() -> int:
@@ -31,8 +22,8 @@ def _invoices() -> list[str]:
 
 
 @pytest.mark.django_db
-def test_marking_a_paid_payment_again_changes_nothing(django_user_model, django_capture_on_commit_callbacks):
-    payment = _payment(django_user_model)
+def test_marking_a_paid_payment_again_changes_nothing(make_payment, django_capture_on_commit_callbacks):
+    payment = make_payment()
     with django_capture_on_commit_callbacks(execute=True) as first:
         payment.mark_paid()
     number, paid_at, used = payment.invoice_number, payment.paid_at, _sequence_value()
@@ -46,8 +37,8 @@ def test_marking_a_paid_payment_again_changes_nothing(django_user_model, django_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_mark_paid_give_one_number_and_one_invoice(django_user_model):
-    payment = _payment(django_user_model)
+def test_two_concurrent_mark_paid_give_one_number_and_one_invoice(make_payment):
+    payment = make_payment()
     before = _sequence_value()
     start = threading.Barrier(2)
     numbers: list[str] = []

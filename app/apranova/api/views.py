@@ -1,4 +1,7 @@
-"""Reports API: staff create, list, inspect, download and delete their reports (all with view_all_reports)."""
+"""Reports API: staff create, list, inspect, download and delete their reports (all with view_all_reports).
+
+Invoices: a learner downloads the invoices of their own payments; staff with view_payment, any.
+"""
 from __future__ import annotations
 
 import mimetypes
@@ -15,7 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apranova.api.serializers import ReportCreateSerializer, ReportSerializer
-from apranova.models import Report
+from apranova.invoices import invoice_path
+from apranova.models import Payment, Report
 from apranova.services import delete_report_files, pdf_refusal
 from core import aprovova
 
@@ -79,10 +83,31 @@ class ReportDownload(APIView):
         file_path = aprovova.resolve_inside(report.path) if report.path else None
         if file_path is None:
             raise Http404("Report file not found.")
-        content_type = mimetypes.guess_type(file_path.name)[0] or "application/octet-stream"
-        if settings.APROVOVA_X_ACCEL_REDIRECT:
-            return _x_accel_response(file_path, content_type)
-        return FileResponse(file_path.open("rb"), as_attachment=True, filename=file_path.name, content_type=content_type)
+        return _file_response(file_path)
+
+
+class InvoiceDownload(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        payments = Payment.objects.all() if request.user.has_perm("apranova.view_payment") else Payment.objects.filter(user=request.user)
+        # Someone else's payment is a 404, as for reports: its existence is not revealed.
+        payment = generics.get_object_or_404(payments.select_related("user"), pk=pk)
+        if not payment.invoice_number:
+            return Response({"detail": f"Payment is {payment.status}; only paid payments have an invoice.", "status": payment.status},
+                            status=409)
+        file_path = aprovova.resolve_inside(invoice_path(payment))
+        if file_path is None:
+            raise Http404("Invoice file not found (it is written shortly after the payment).")
+        return _file_response(file_path)
+
+
+def _file_response(file_path: Path) -> HttpResponse:
+    """The file as an attachment: through nginx's internal location in production, else streamed."""
+    content_type = mimetypes.guess_type(file_path.name)[0] or "application/octet-stream"
+    if settings.APROVOVA_X_ACCEL_REDIRECT:
+        return _x_accel_response(file_path, content_type)
+    return FileResponse(file_path.open("rb"), as_attachment=True, filename=file_path.name, content_type=content_type)
 
 
 def _x_accel_response(file_path: Path, content_type: str) -> HttpResponse:

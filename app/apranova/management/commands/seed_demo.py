@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.utils.timezone import localtime
 from psycopg.copy import QueuedLibpqWriter
 
 from apranova.management.bulk_load import indexes_set_aside
@@ -159,12 +160,12 @@ class Command(BaseCommand):
                     self.stdout.write(f"  payments: {min(first + chunk, total)}/{total}")
 
     def _time_pool(self, size: int) -> list[tuple[str, str, int]]:
-        """(created, paid a few minutes later, year paid) triples over the last year."""
+        """(created, paid a few minutes later, year paid in the business time zone) triples over the last year."""
         pool = []
         for _ in range(size):
             created = self._random_time()
             paid = created + timedelta(seconds=self.rng.randrange(5, 900))
-            pool.append((created.isoformat(), paid.isoformat(), paid.year))
+            pool.append((created.isoformat(), paid.isoformat(), localtime(paid).year))
         return pool
 
     def _invoice_numbers(self, count: int) -> list[int]:

@@ -79,6 +79,58 @@ def test_v1_serves_and_writes_reports_to_the_host(host):
     assert code == "200" and host.file("/tmp/v1-report.csv").sha256sum == report["checksum_sha256"]
 
 
+def serving_web(host) -> str:
+    return host.check_output("docker ps --filter name=apranova-web- --format '{{.Names}}'").split()[0]
+
+
+def manage(host, code: str) -> str:
+    return host.check_output(f"docker exec {serving_web(host)} python3 manage.py shell -c {shlex.quote(code)}")
+
+
+PAY_ONE = """
+from datetime import date
+from decimal import Decimal
+from django.contrib.auth import get_user_model
+from apranova.models import Batch, Course, Payment
+user, _ = get_user_model().objects.get_or_create(username="invoice-e2e", defaults={"email": "e2e@example.com"})
+course, _ = Course.objects.get_or_create(code="e2e", defaults={"title": "E2E", "price": Decimal("99.00")})
+batch, _ = Batch.objects.get_or_create(code="e2e-1", defaults={
+    "course": course, "start_date": date(2026, 1, 1), "end_date": date(2026, 2, 1), "capacity": 5})
+payment = Payment.objects.create(user=user, batch=batch, amount=Decimal("99.00"), provider_reference="e2e-invoice")
+payment.mark_paid()
+print(payment.pk, payment.invoice_number)
+"""
+
+
+def test_an_invoice_older_than_the_retention_survives_the_cleanup(host):
+    """Paid through the app, its invoice written by the worker, aged past the retention, then the
+    nightly cleanup: the old report goes, the invoice still downloads through nginx."""
+    pk, number = manage(host, PAY_ONE).split()[-2:]
+    invoice = f"/srv/aprovova/payment_reports/invoices/{number}.pdf"
+    for _ in range(60):
+        if host.file(invoice).exists:
+            break
+        time.sleep(1)
+    old_report = "/srv/aprovova/user_reports/csv/users_report_old.csv"
+    host.check_output(f"install -o 10001 -g 10001 -m 0640 /dev/null {old_report}")
+    host.check_output(f"touch -d '400 days ago' {invoice} {old_report}")  # retention here: 90 days
+    print("cleanup:", manage(host, "from apranova.tasks import cleanup_old_reports; print(cleanup_old_reports())"))
+    assert not host.file(old_report).exists
+    assert host.file(invoice).exists
+    code = host.check_output(f"{CURL} -u {ADMIN} -o /tmp/invoice.pdf -w '%{{http_code}}' https://{SITE}/api/payments/{pk}/invoice/")
+    assert code == "200"
+    assert host.file("/tmp/invoice.pdf").sha256sum == host.file(invoice).sha256sum
+    assert host.file("/tmp/invoice.pdf").content[:4] == b"%PDF"
+
+
+def test_gunicorn_workers_follow_the_cpus_within_the_memory_limit(host):
+    # 2 x CPUs + 1, capped by app_web_memory (512m) / app_gunicorn_worker_memory (128m) = 4.
+    expected = min(2 * int(host.check_output("nproc")) + 1, 4)
+    assert f"GUNICORN_WORKERS={expected}\n" in host.file("/etc/apranova/app.env").content_string
+    processes = host.check_output(f"docker top {serving_web(host)} -o args")
+    assert sum("gunicorn" in line for line in processes.splitlines()) == expected + 1  # and the arbiter
+
+
 def test_runtime_hardening(host):
     web = json.loads(host.check_output("docker inspect apranova-web-8001 apranova-web-8002 2>/dev/null || true") or "[]")
     web = [c for c in web if c["State"]["Running"]][0]
