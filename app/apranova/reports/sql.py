@@ -4,11 +4,11 @@ Django parses every timestamptz in Python and builds a Decimal per amount; for a
 rows that is most of the report's time. Text from the server is ready for CSV, JSON and PDF.
 """
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO
 
 from django.db import connections, transaction
-from django.db.models import CharField, F, Func, QuerySet, TextField
+from django.db.models import CharField, F, Func, QuerySet
 from django.db.models.functions import Cast
 
 
@@ -32,42 +32,35 @@ def copy_csv(queryset: QuerySet) -> Callable[[IO[bytes]], int]:
     return _copy(queryset, lambda sql: f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)")
 
 
-class JsonArrayItem(Func):
-    """',' || json_build_object('column', expression, ...): one JSON object per row, written by
-    PostgreSQL, with the comma that separates it from the one before (the first row's is dropped
-    by the reader, so the rest go to the file untouched).
+def copy_json(queryset: QuerySet, columns: Sequence[str], numbers: Sequence[str] = (),
+              plain: Sequence[str] = ()) -> Callable[[IO[bytes]], int]:
+    """Stream the queryset's rows as JSON objects keyed by `columns`, one line per row: a comma,
+    then the object (the reader drops the first row's comma and writes the rest untouched).
 
-    Not Django's JSONObject, which builds jsonb (keys reordered, slower). The keys are our own
-    column names, checked to be plain words and written into the SQL as literals: a key sent as
-    a parameter has no type, and json_build_object refuses it.
+    PostgreSQL writes the JSON, by plain concatenation: row_to_json and json_build_object look up
+    each value's type on every call and took 8 and 7 s for a million payments, concatenation
+    4.7 s, against 3.0 s for CSV. Text goes through to_json(), which escapes it correctly (quotes,
+    backslashes, control characters); `numbers` are written bare and `plain` text (formatted by
+    the query: amounts, timestamps) is only quoted. COPY's CSV format with a delimiter and a quote
+    character that this JSON never holds raw passes each line through untouched; the text format
+    would double every backslash.
     """
+    if not all(re.fullmatch(r"[a-z_][a-z0-9_]*", column) for column in columns):
+        raise ValueError(f"JSON keys must be lowercase words: {list(columns)}")
+    names = ", ".join(columns)
 
-    output_field = TextField()
+    def value(column: str) -> str:
+        if column in numbers:
+            return f"coalesce({column}::text, 'null')"
+        if column in plain:
+            return f"""coalesce('"' || {column} || '"', 'null')"""
+        return f"coalesce(to_json({column})::text, 'null')"
 
-    def __init__(self, fields: dict[str, str]) -> None:
-        if not all(re.fullmatch(r"[a-z_][a-z0-9_]*", key) for key in fields):
-            raise ValueError(f"JSON keys must be lowercase words: {list(fields)}")
-        self.keys = list(fields)
-        super().__init__(*(F(name) for name in fields.values()))
-
-    def as_sql(self, compiler, connection, **extra_context):
-        parts, params = [], []
-        for key, expression in zip(self.keys, self.get_source_expressions()):
-            sql, expression_params = compiler.compile(expression)
-            parts.append(f"'{key}', {sql}")
-            params.extend(expression_params)
-        return f"(',' || json_build_object({', '.join(parts)}))", params
-
-
-def copy_json(queryset: QuerySet) -> Callable[[IO[bytes]], int]:
-    """Stream a one-column queryset of JsonArrayItem, one per line.
-
-    Built in the same SELECT as the joins, the objects are made by PostgreSQL's parallel workers
-    rather than one process. COPY's CSV format with a delimiter and a quote character that JSON
-    text never holds raw (control characters are always escaped, newlines included) passes each
-    object through untouched; the text format would double every backslash.
-    """
-    return _copy(queryset, lambda sql: f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')")
+    pieces = [f"""'{"," if index == 0 else ""}{"{" if index == 0 else ","}"{column}":' || {value(column)}"""
+              for index, column in enumerate(columns)]
+    line = " || ".join(pieces) + " || '}'"
+    return _copy(queryset, lambda sql: (f"COPY (SELECT {line} FROM ({sql}) AS r({names})) "
+                                        "TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"))
 
 
 def _copy(queryset: QuerySet, statement: Callable[[str], str]) -> Callable[[IO[bytes]], int]:
