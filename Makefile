@@ -96,7 +96,9 @@ INVENTORY  := inventories/$(ENV)/hosts.yml
 # Real environments keep secrets in an ansible-vault file: give its password through
 # ANSIBLE_VAULT_PASSWORD_FILE, or be asked for it.
 VAULT_ARGS := $(if $(or $(filter sandbox,$(ENV)),$(ANSIBLE_VAULT_PASSWORD_FILE)),,--ask-vault-pass)
-PLAYBOOK   := ansible-playbook -i $(INVENTORY) $(VAULT_ARGS)
+# LOGIN=root (or the provider's first user) for the first run on a fresh server, before the
+# deploy user exists; later runs log in as deploy, as the inventory says.
+PLAYBOOK   := ansible-playbook -i $(INVENTORY) $(VAULT_ARGS) $(if $(LOGIN),-e ansible_user=$(LOGIN))
 SANDBOX    := apranova-sandbox
 
 .PHONY: demo

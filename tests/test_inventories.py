@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_VAULT_PASSWORD = "apranova-example"  # documented in inventories/*/README and DEPLOYMENT.md
+EXAMPLE_VAULT_PASSWORD = "apranova-example"
+PUBLIC_KEY = re.compile(r"(ssh-(ed25519|rsa)|ecdsa-sha2-nistp[0-9]+) AAAA[A-Za-z0-9+/]{40}")  # documented in inventories/*/README and DEPLOYMENT.md
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +86,8 @@ REAL_LOOKING_SECRETS = json.dumps({
     "vault_app_secret_key": "k" * 64, "vault_app_admin_password": "a-long-admin-secret",
     "vault_postgresql_app_password": "a-long-db-secret", "vault_redis_app_password": "a-long-redis-secret",
     "vault_backup_restic_password": "a-long-restic-secret",
+    # The shape of a public key, built here so the repository holds no key-like line.
+    "vault_deploy_authorized_keys": ["ssh-ed25519 AAAA" + "B" * 64 + " ops@acme"],
 })
 
 
@@ -100,3 +104,13 @@ def test_local_backups_pass_the_preflight_when_chosen(vault_password_file):
     output = " ".join((result.stdout + result.stderr).split())
     # Past every check: the run stops only when it tries to reach the documentation address.
     assert "is on apranova-prod-1 itself" not in output and "unreachable=1" in output, output[-3000:]
+
+
+def test_the_repository_ships_no_usable_public_key(vault_password_file):
+    """Whoever holds the private half of a shipped key would log in to a server that forgot to replace it."""
+    tracked = subprocess.run(["git", "grep", "-lE", PUBLIC_KEY.pattern],
+                             cwd=REPO, capture_output=True, text=True, check=False).stdout.split()
+    assert tracked == []
+    for inventory in ("production", "staging"):
+        shown = ansible("ansible-vault", "view", f"inventories/{inventory}/group_vars/all/vault.yml", vault=vault_password_file)
+        assert "vault_deploy_authorized_keys" in shown.stdout and not PUBLIC_KEY.search(shown.stdout)

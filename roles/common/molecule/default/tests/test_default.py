@@ -1,6 +1,8 @@
 """The common role: effective sshd settings, firewall, fail2ban, upgrades, modes, refusal."""
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +49,8 @@ def test_deploy_user_has_key_and_sudo(host):
     assert "sudo" in user.groups
     keys = host.file("/home/deploy/.ssh/authorized_keys")
     assert keys.user == "deploy" and keys.mode == 0o600
-    assert "molecule@test" in keys.content_string
+    made_for_this_run = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "deploy_ed25519.pub").read_text().strip()
+    assert keys.content_string.strip() == made_for_this_run and made_for_this_run.endswith(" molecule@test")
     sudoers = host.file("/etc/sudoers.d/90-deploy")
     assert sudoers.user == "root" and sudoers.mode == 0o440
     # The effective sudo policy, as sudo itself reads it.
