@@ -76,6 +76,11 @@ CASES = [
     ("certbot_email", "ops-at-acme", "certbot_email"),
     ("backup_lock_wait", -3, "backup_lock_wait"),
     ("app_drain_seconds", "five", "app_drain_seconds"),
+    # Caught by the roles' argument specs, which the preflight runs for the values an inventory sets.
+    ("nginx_hsts_include_subdomains", "maybe", "nginx_hsts_include_subdomains"),
+    ("redis_extra_config", "text", "redis_extra_config"),
+    ("common_firewall_allowed_tcp_ports", {"web": 443}, "common_firewall_allowed_tcp_ports"),
+    ("app_cors_allowed_origins", "https://portal.acme.test", "app_cors_allowed_origins"),
 ]
 
 
