@@ -200,3 +200,9 @@ def test_upstream_key_with_wrong_fingerprint_is_refused(host, run_playbook, sign
     assert f"has fingerprint(s) {signing_key.upper()}" in output
     assert not host.file("/etc/apt/keyrings/docker.asc").exists
     assert not host.file("/etc/apt/sources.list.d/docker.sources").exists
+
+
+def test_community_docker_modules_work_on_this_host(host):
+    # The app role drives the engine with community.docker; its modules need python3-requests.
+    result = host.ansible("community.docker.docker_host_info", "", check=False)
+    assert result.get("host_info", {}).get("ServerVersion"), result
