@@ -133,12 +133,17 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
 
 READYZ_CHECKS = env_list("READYZ_CHECKS", "database,redis,aprovova,migrations")
+# /readyz runs its checks at most this often per process (a flood costs nothing), and shows which
+# check failed only to these addresses asking directly (Docker, the deploy, the health check);
+# through nginx, or from elsewhere, it answers a bare status.
+READYZ_CACHE_SECONDS = env_int("READYZ_CACHE_SECONDS", 2, minimum=0)
+READYZ_DETAIL_ADDRESSES = env_list("READYZ_DETAIL_ADDRESSES", "127.0.0.1,::1")
 
 # ---------------------------------------------------------------- REST API
 REST_FRAMEWORK = {
     # Basic first, so an anonymous client gets 401 with WWW-Authenticate rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "core.throttling.ThrottledBasicAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -148,8 +153,20 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "EXCEPTION_HANDLER": "apranova.api.errors.exception_handler",
+    # Throttled answers are 429 with Retry-After; rates in APROVOVA_THROTTLE_RATES below.
+    # (Anonymous requests get 401 before any throttle: there is no anonymous API view.)
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.UserThrottle"],
+    # nginx in front: the client is the last address of X-Forwarded-For, not nginx's loopback.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 1, minimum=0),
     # `?format=` filters reports by format; it must not select a renderer.
     "URL_FORMAT_OVERRIDE": None,
+}
+
+# Per minute. Failed sign-ins count per client address, Basic authentication included: each
+# guess costs a full PBKDF2 hash, and nginx's 10 r/s alone would allow 600 guesses a minute.
+APROVOVA_THROTTLE_RATES = {
+    "user": env_str("THROTTLE_USER_RATE", "1200/min"),
+    "failed_sign_in": env_str("THROTTLE_FAILED_SIGN_IN_RATE", "10/min"),
 }
 
 # ---------------------------------------------------------------- Celery
