@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -97,13 +98,35 @@ def test_backups_on_the_protected_host_are_refused(vault_password_file):
     assert "backup_restic_repository ('/var/backups/restic') is on apranova-prod-1 itself" in output
 
 
-def test_local_backups_pass_the_preflight_when_chosen(vault_password_file):
-    result = ansible("ansible-playbook", "-i", "inventories/production/hosts.yml", "playbooks/site.yml",
+@pytest.fixture
+def own_password_production(tmp_path, vault_password_file) -> tuple[Path, Path]:
+    """The production example with its vault rekeyed to a password of its own, as a real team's."""
+    inventory = tmp_path / "production"
+    shutil.copytree(REPO / "inventories/production", inventory, symlinks=True)
+    wiring = inventory / "group_vars/all/wiring.yml"
+    wiring.unlink()
+    wiring.symlink_to(REPO / "inventories/shared/wiring.yml")
+    own = tmp_path / "own-password"
+    own.write_text("a-password-of-our-own\n")
+    rekeyed = ansible("ansible-vault", "rekey", "--new-vault-password-file", str(own),
+                      str(inventory / "group_vars/all/vault.yml"), vault=vault_password_file)
+    assert rekeyed.returncode == 0, rekeyed.stderr
+    return inventory / "hosts.yml", own
+
+
+def test_local_backups_pass_the_preflight_when_chosen(own_password_production):
+    hosts, password = own_password_production
+    result = ansible("ansible-playbook", "-i", str(hosts), "playbooks/site.yml",
                      "-e", REAL_LOOKING_SECRETS, "-e", "backup_restic_repository=/var/backups/restic",
-                     "-e", "backup_allow_local_only=true", vault=vault_password_file)
+                     "-e", "backup_allow_local_only=true", vault=password)
     output = " ".join((result.stdout + result.stderr).split())
     # Past every check: the run stops only when it tries to reach the documentation address.
     assert "is on apranova-prod-1 itself" not in output and "unreachable=1" in output, output[-3000:]
+
+
+def test_a_vault_that_opens_with_the_example_password_is_refused(vault_password_file):
+    output = refused("production", vault_password_file, "-e", REAL_LOOKING_SECRETS)
+    assert "vault.yml still opens with the example vault password" in output
 
 
 def test_the_repository_ships_no_usable_public_key(vault_password_file):
