@@ -137,3 +137,12 @@ def test_the_repository_ships_no_usable_public_key(vault_password_file):
     for inventory in ("production", "staging"):
         shown = ansible("ansible-vault", "view", f"inventories/{inventory}/group_vars/all/vault.yml", vault=vault_password_file)
         assert "vault_deploy_authorized_keys" in shown.stdout and not PUBLIC_KEY.search(shown.stdout)
+
+
+@pytest.mark.parametrize("playbook", ["provision", "deploy", "backup", "restore", "rollback", "healthcheck"])
+def test_every_playbook_that_touches_hosts_starts_with_the_preflight(playbook):
+    import yaml
+
+    first = yaml.safe_load((REPO / "playbooks" / f"{playbook}.yml").read_text())[0]
+    assert first["hosts"] == "all" and first["gather_facts"] is False and "always" in first["tags"]
+    assert first["tasks"][0]["ansible.builtin.import_tasks"] == "tasks/preflight.yml"
