@@ -3,6 +3,9 @@
 Django's cached_db store reads the cache first and writes both, but a cache that is down raises
 on the write-back after a database read: every signed-in page would fail during a Redis outage.
 Here a cache error is logged and the database answers alone.
+
+Known limit: a logout while Redis is down deletes the row but not the cached copy; if that same
+Redis comes back with its data, the session works again until it expires.
 """
 from __future__ import annotations
 
