@@ -56,9 +56,9 @@ def copy_json(queryset: QuerySet, columns: Sequence[str], numbers: Sequence[str]
             return f"""coalesce('"' || {column} || '"', 'null')"""
         return f"coalesce(to_json({column})::text, 'null')"
 
-    pieces = [f"""'{"," if index == 0 else ""}{"{" if index == 0 else ","}"{column}":' || {value(column)}"""
-              for index, column in enumerate(columns)]
-    line = " || ".join(pieces) + " || '}'"
+    # ',{"id":' || ... || ',"invoice_number":' || ... || '}'
+    leads = [",{"] + [","] * (len(columns) - 1)
+    line = " || ".join(f"""'{lead}"{column}":' || {value(column)}""" for lead, column in zip(leads, columns)) + " || '}'"
     return _copy(queryset, lambda sql: (f"COPY (SELECT {line} FROM ({sql}) AS r({names})) "
                                         "TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"))
 
