@@ -41,7 +41,11 @@ class Batch(models.Model):
     class Meta:
         verbose_name_plural = "batches"
         ordering = ["-start_date"]
-        constraints = [models.CheckConstraint(condition=Q(end_date__gte=F("start_date")), name="batch_ends_after_start")]
+        constraints = [
+            models.CheckConstraint(condition=Q(end_date__gte=F("start_date")), name="batch_ends_after_start"),
+            # A slug in the database too: reports write the code into JSON without escaping it.
+            models.CheckConstraint(condition=Q(code__regex=r"^[-a-zA-Z0-9_]+$"), name="batch_code_slug"),
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -91,6 +95,12 @@ class Payment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider_reference"], name="payment_provider_reference_unique"),
             models.UniqueConstraint(fields=["invoice_number"], name="payment_invoice_number_unique"),
+            # Codes, not prose: the JSON report writes these columns without escaping them (a quote,
+            # backslash or control character is refused here, never written into a report).
+            models.CheckConstraint(condition=Q(status__in=["pending", "paid", "failed", "refunded"]), name="payment_status_known"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="payment_currency_iso"),
+            models.CheckConstraint(condition=Q(provider__regex=r"^[-a-zA-Z0-9_.]+$"), name="payment_provider_code"),
+            models.CheckConstraint(condition=Q(invoice_number__regex=r"^[-A-Z0-9_./]+$"), name="payment_invoice_number_code"),
         ]
         # Revenue analytics read paid payments by payment time.
         indexes = [models.Index(fields=["paid_at"], name="payment_paid_at_paid_idx", condition=Q(status="paid"))]

@@ -1,12 +1,13 @@
-"""JSON reports of payments are written by PostgreSQL (row_to_json through COPY): the same document as Python's."""
+"""JSON reports of payments are written by PostgreSQL (one JSON line per row through COPY): the same document as Python's."""
 from __future__ import annotations
 
 import dataclasses
 import json
 
 import pytest
+from django.db import IntegrityError, transaction
 
-from apranova.models import Payment
+from apranova.models import Batch, Payment
 from apranova.reports import payments
 from core import aprovova
 from core.report_utils import ReportGenerator
@@ -43,3 +44,27 @@ def test_server_json_with_no_row_or_one_row(make_payment, filters):
     document, _ = _document(payments.build(filters))
     assert len(document["rows"]) == (1 if "limit" in filters else 0)
     assert not any(p.name.endswith(".part") for p in aprovova.format_dir("payments", "json").iterdir())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field, value", [("provider", 'stri"pe'), ("currency", "I\\R"), ("status", "paid\n"), ("invoice_number", "INV\x01")])
+def test_codes_written_unescaped_refuse_what_json_would_need_to_escape(make_payment, field, value):
+    # The JSON report quotes these columns without escaping them: the database is what makes that safe.
+    payment = make_payment("p1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Payment.objects.filter(pk=payment.pk).update(**{field: value})
+
+
+@pytest.mark.django_db
+def test_batch_codes_are_slugs_in_the_database(make_payment):
+    batch = make_payment("p1").batch
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Batch.objects.filter(pk=batch.pk).update(code='b"1')
+
+
+@pytest.mark.django_db
+def test_free_text_is_escaped_in_every_column_that_can_hold_it(make_payment, django_user_model):
+    user = django_user_model.objects.create_user("awkward", '"q\\"@example.com', "x")
+    make_payment(AWKWARD, user=user)
+    document, _ = _document(payments.build({}))
+    assert document["rows"][0]["user_email"] == '"q\\"@example.com' and document["rows"][0]["provider_reference"] == AWKWARD
