@@ -5,13 +5,13 @@ from pathlib import Path
 
 import dj_database_url
 
-from core.env import env_bool, env_int, env_list, env_str
+from core.env import env_bool, env_int, env_list, env_secret, env_str, url_with_password
 from core.secret_key import validate_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = validate_secret_key(env_str("SECRET_KEY"), debug=DEBUG)
+SECRET_KEY = validate_secret_key(env_secret("SECRET_KEY"), debug=DEBUG)
 APP_RELEASE = env_str("APP_RELEASE", "dev")
 APP_ENVIRONMENT = env_str("APP_ENVIRONMENT", "development" if DEBUG else "production")
 
@@ -73,9 +73,12 @@ TEMPLATES = [
 _default_db = f"sqlite:///{BASE_DIR / 'db.sqlite3'}" if DEBUG else "postgres://apranova@localhost:5432/apranova"
 DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_db), conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Deployed hosts keep the passwords out of the URLs (and so out of the environment): see env_secret.
+if _database_password := env_secret("DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = _database_password
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL", "redis://localhost:6379/0")
+REDIS_URL = url_with_password(env_str("REDIS_URL", "redis://localhost:6379/0"), env_secret("REDIS_PASSWORD"))
 # Short socket timeouts: a Redis that does not answer must cost a request a second, not hang it.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                       "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}

@@ -5,6 +5,7 @@ The tests run in file order and build on each other, like the life of a real hos
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import subprocess
@@ -137,6 +138,7 @@ def test_runtime_hardening(host):
     assert web["Config"]["User"] == "10001:10001"
     assert web["HostConfig"]["ReadonlyRootfs"] is True
     assert "no-new-privileges:true" in web["HostConfig"]["SecurityOpt"]
+    assert web["HostConfig"]["CapDrop"] == ["ALL"] and not web["HostConfig"]["CapAdd"]
     assert web["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert web["HostConfig"]["Memory"] > 0 and web["HostConfig"]["PidsLimit"] > 0
     assert web["HostConfig"]["LogConfig"]["Config"]["max-size"] == "10m"
@@ -148,9 +150,36 @@ def test_runtime_hardening(host):
     assert not host.socket("tcp://0.0.0.0:8002").is_listening
 
 
+# The deploy of v2, run with -vvv: the next test reads its output for secrets.
+VERBOSE: dict[str, str] = {}
+SECRETS = {
+    "secret key": hashlib.sha512(b"apranova-molecule-app").hexdigest(),
+    "database password": "molecule-db-password",
+    "redis password": "molecule-redis-password",
+    "admin password": "molecule-admin-password",
+}
+
+
+SECURITY_HEADERS = ["strict-transport-security", "x-content-type-options", "x-frame-options", "referrer-policy",
+                    "content-security-policy"]
+
+
+def test_each_security_header_appears_once_whoever_answers(host):
+    # Django sets most of these too; nginx owns them and drops the app's copies. Asked of the app
+    # (signed in and not), of nginx alone (a static file) and of the readiness probe.
+    static = host.check_output("find /srv/apranova/static -name '*.css' -print -quit").replace("/srv/apranova", "")
+    for path, auth in (("/api/reports/", True), ("/api/reports/", False), (static, False), ("/healthz", False)):
+        headers = host.check_output(f"{CURL} {'-u ' + ADMIN if auth else ''} -o /dev/null -D - https://{SITE}{path}")
+        names = [line.split(":", 1)[0].strip().lower() for line in headers.splitlines() if ":" in line]
+        counts = {name: names.count(name) for name in SECURITY_HEADERS}
+        assert counts == dict.fromkeys(SECURITY_HEADERS, 1), f"{path}: {counts}"
+        assert "x-frame-options: sameorigin" in headers.lower(), headers  # nginx's value, not the app's DENY
+
+
 def test_v2_deploys_with_zero_failed_requests(host, run_playbook):
     start_request_loop(host)
-    result, took = deploy(run_playbook, "-e", "app_release=v2")
+    result, took = deploy(run_playbook, "-e", "app_release=v2", "-vvv")
+    VERBOSE["output"] = result.stdout + result.stderr
     total, failed = stop_request_loop(host)
     assert result.returncode == 0, result.stdout[-3000:]
     assert total > 20
@@ -159,6 +188,29 @@ def test_v2_deploys_with_zero_failed_requests(host, run_playbook):
     # A report written under v2, to find again after the rollback.
     host.check_output(f"{CURL} -u {ADMIN} -H 'Content-Type: application/json' "
                       f"-d '{{\"type\": \"batches\", \"format\": \"json\"}}' https://{SITE}/api/reports/")
+
+
+def test_no_secret_in_the_verbose_deploy_output_or_any_container(host):
+    output = VERBOSE["output"]
+    assert "TASK [app : Run the migrations in a one-off container]" in output  # the deploy did run
+    containers = host.check_output("docker ps --all --quiet | xargs --no-run-if-empty docker inspect")
+    assert "/run/secrets/secret_key" in containers  # the containers read their secrets from files
+    for name, value in SECRETS.items():
+        assert value not in output, f"the {name} is in the -vvv output of a deploy"
+        assert value not in containers, f"the {name} is in `docker inspect`"
+    secrets = host.file("/etc/apranova/secrets")
+    assert secrets.mode == 0o500 and secrets.uid == 10001
+    assert host.file("/etc/apranova/secrets/database_password").mode == 0o400
+
+
+def test_one_off_containers_are_confined_like_the_serving_ones():
+    # They are removed when they end; their settings are in the deploy's -vvv result.
+    output = VERBOSE["output"]
+    for task in ("Run the migrations in a one-off container", "Collect the static files for nginx"):
+        result = output.split(f"TASK [app : {task}]", 1)[1].split("TASK [", 1)[0]
+        squashed = "".join(result.split())
+        assert '"CapDrop":["ALL"]' in squashed and '"ReadonlyRootfs":true' in squashed, task
+        assert '"Memory":536870912' in squashed and '"User":"10001:10001"' in squashed, task
 
 
 def test_redeploying_the_same_release_is_fast_and_changes_nothing(host, run_playbook):
