@@ -1,5 +1,6 @@
 """The postgresql role: real logins over TCP, SCRAM, pg_hba rules, settings, crash restart, refusals."""
 
+import json
 import shlex
 import time
 
@@ -205,6 +206,13 @@ def test_reload_or_restart_as_the_setting_needs(host, version, run_playbook):
         ('{"postgresql_hba_entries": [{"type": "host", "address": "10.1.2.3/32", "method": "trust"}]}',
          "must be one of: scram-sha-256, peer, reject, got: trust"),
         ('{"postgresql_pgdg_enabled": true}', "postgresql_pgdg_enabled needs postgresql_pgdg_url"),
+        # Each pg_hba.conf rule is checked on its own, and the message names it.
+        ('{"postgresql_hba_entries": [{"database": "app", "address": "10.1.2.0/33"}]}',
+         "is refused: address 10.1.2.0/33 is not a CIDR network"),
+        ('{"postgresql_hba_entries": [{"address": "10.1.2.3/32"}, {"user": "app #x", "address": "10.1.2.3/32"}]}',
+         "postgresql_hba_entries[1]"),
+        ('{"postgresql_hba_entries": [{"database": "app db", "address": "10.1.2.3/32"}]}', "database app db is not all"),
+        ('{"postgresql_settings": {"Work Mem": "4MB"}}', "postgresql_settings has entries that cannot be written"),
     ],
 )
 def test_refuses_bad_input(host, version, refused, extra_vars, message):
@@ -245,3 +253,80 @@ def test_pgdg_source_rendered_with_pinned_key(host, run_playbook):
     assert cleanup.returncode == 0, cleanup.stdout[-3000:]
     assert not host.file("/etc/apt/sources.list.d/postgresql-pgdg.sources").exists
     assert not host.file("/etc/apt/keyrings/postgresql-pgdg.asc").exists
+
+
+# Shapes the role's own checks accept but PostgreSQL refuses: the rendered candidate is
+# checked by PostgreSQL's parser and never replaces the live file.
+BAD_CANDIDATES = [
+    pytest.param(
+        "pg_hba.conf",
+        {"postgresql_hba_entries": [
+            {"type": "host", "database": "app", "user": "reporter", "address": "192.0.2.10/32", "method": "reject"},
+            {"type": "host", "database": "app", "user": "app", "address": "192.0.2.10/32"},
+            {"type": "host", "database": "app", "user": "app", "address": "10.9.8.0/24", "options": {"no_such_option": "1"}},
+        ]},
+        'unrecognized authentication option name: "no_such_option"',
+        id="hba-option",
+    ),
+    pytest.param(
+        "pg_hba.conf",
+        {"postgresql_hba_entries": [{"type": "host", "database": "app", "user": "app", "address": "fe80:::1/64"}]},
+        'specifying both host name and CIDR mask is invalid: "fe80:::1/64"',
+        id="hba-address",
+    ),
+    pytest.param(
+        "conf.d/50-tuning.conf",
+        {"postgresql_settings": {"log_min_duration_statement": "500ms", "shared_buffers": "lots"}},
+        'invalid value for parameter "shared_buffers": "lots"',
+        id="settings-value",
+    ),
+    pytest.param(
+        "conf.d/50-tuning.conf",
+        {"postgresql_settings": {"log_min_duration_statement": "500ms", "no_such_setting": "on"}},
+        'unrecognized configuration parameter "no_such_setting"',
+        id="settings-name",
+    ),
+]
+
+
+def server_state(host, version, path):
+    """What a refused file must leave alone: the live file, the postmaster, the loaded configuration."""
+    return {
+        "checksum": host.file(f"/etc/postgresql/{version}/main/{path}").sha256sum,
+        "postmaster": postmaster_pid(host, version),
+        "loaded": superuser(host, "SELECT pg_conf_load_time()").stdout.strip(),
+    }
+
+
+@pytest.mark.parametrize(("path", "extra_vars", "message"), BAD_CANDIDATES)
+def test_rejected_candidate_never_goes_live(host, version, refused, path, extra_vars, message):
+    before = server_state(host, version, path)
+    output = refused("converge.yml", "--extra-vars", json.dumps(extra_vars))
+    assert message in output
+    assert f"rejects the candidate /etc/postgresql/{version}/main/{path}, so the live file is unchanged" in output
+    assert server_state(host, version, path) == before, "the refused file reached the server"
+    assert superuser(host, "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL").stdout.strip() == "0"
+    assert as_user(host, "app", APP_PASSWORD, "SELECT 1").stdout.strip() == "1"
+    # The checks leave nothing behind.
+    assert host.run("ls -d /tmp/postgresql-check.*").rc != 0
+
+
+def test_file_that_passed_is_loaded_when_the_next_is_rejected(host, version, run_playbook):
+    hba = f"/etc/postgresql/{version}/main/pg_hba.conf"
+    before = host.file(hba).sha256sum
+    pid = postmaster_pid(host, version)
+    try:
+        result = run_playbook("converge.yml", "--extra-vars", json.dumps({
+            "postgresql_work_mem": "6MB",
+            "postgresql_hba_entries": [{"type": "host", "database": "app", "user": "app", "address": "fe80:::1/64"}],
+        }))
+        assert result.returncode != 0, result.stdout[-3000:]
+        # conf.d passed and went live, so it was loaded (a reload: same postmaster);
+        # pg_hba.conf was refused and stays as it was.
+        assert superuser(host, "SHOW work_mem").stdout.strip() == "6MB"
+        assert postmaster_pid(host, version) == pid
+        assert host.file(hba).sha256sum == before
+    finally:
+        back = run_playbook("converge.yml", "--tags", "postgresql-config")
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert postmaster_pid(host, version) == pid
