@@ -141,6 +141,19 @@ logs: venv ## The last lines of the app's containers on ENV
 	ansible app -i $(INVENTORY) $(VAULT_ARGS) -b -m ansible.builtin.shell \
 	  -a 'for c in $$(docker ps --filter label=apranova_role --format "{{.Names}}"); do echo "== $$c"; docker logs --tail 50 $$c 2>&1; done'
 
+.PHONY: lock-status
+lock-status: venv ## Who holds each app host's deploy lock, and whether it looks stale
+	$(PLAYBOOK) playbooks/lock-status.yml
+
+.PHONY: unlock
+unlock: venv ## Break a stale deploy lock: make unlock ENV=... CONFIRM=<host> (refuses a live one)
+	@test -n "$(CONFIRM)" || { echo "usage: make unlock ENV=name CONFIRM=<host's inventory name>"; exit 2; }
+	$(PLAYBOOK) playbooks/unlock.yml --limit $(CONFIRM) -e app_unlock_confirm=$(CONFIRM)
+
+.PHONY: audit
+audit: venv ## What an outside scan of ENV finds (TLS, SSH, headers, probes, sockets), as a PASS/FAIL table
+	$(PLAYBOOK) playbooks/audit.yml
+
 .PHONY: healthcheck
 healthcheck: venv ## Every service's state on every host of ENV
 	$(PLAYBOOK) playbooks/healthcheck.yml

@@ -105,3 +105,10 @@ def test_generate_report_command_prints_stats(demo_data):
     out = io.StringIO()
     call_command("generate_report", type="payments", format="csv", limit=50, stats=True, stdout=out)
     assert '"rows": 50' in out.getvalue()
+
+
+def test_ensure_admin_reads_the_password_from_stdin(monkeypatch):
+    monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("from-stdin-Pa55\n"))
+    call_command("ensure_admin", "--password-stdin", username="ops2", stdout=io.StringIO())
+    assert get_user_model().objects.get(username="ops2").check_password("from-stdin-Pa55")

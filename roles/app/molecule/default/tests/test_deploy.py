@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shlex
+import socket
 import subprocess
 import time
+
+from conftest import flat_output
 
 SITE = "app.apranova.test"
 CURL = f"curl -sk --resolve {SITE}:443:127.0.0.1 --max-time 10"
@@ -179,7 +184,7 @@ def test_each_security_header_appears_once_whoever_answers(host):
 def test_v2_deploys_with_zero_failed_requests(host, run_playbook):
     start_request_loop(host)
     result, took = deploy(run_playbook, "-e", "app_release=v2", "-vvv")
-    VERBOSE["output"] = result.stdout + result.stderr
+    VERBOSE["output"] = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # without colours
     total, failed = stop_request_loop(host)
     assert result.returncode == 0, result.stdout[-3000:]
     assert total > 20
@@ -234,7 +239,45 @@ def test_broken_v3_fails_and_v2_keeps_serving(host, run_playbook):
     assert failed == 0
     assert get_json(host, "/healthz")["release"] == "v2"
     assert "v3" not in host.check_output("docker ps --format '{{.Labels}}'")
-    assert "release=v3 previous=v2 outcome=failed" in host.file("/var/log/apranova/deploy.log").content_string
+    audit = host.file("/var/log/apranova/deploy.log").content_string
+    assert "release=v3 previous=v2 outcome=failed evidence=/var/log/apranova/failed/v3-" in audit
+    # The evidence outlives the container: named in the failure, with the /readyz answer and the logs.
+    evidence = re.search(r"kept in (/var/log/apranova/failed/v3-\d{8}T\d{6}Z\.log)", output).group(1)
+    kept = host.file(evidence)
+    assert kept.mode == 0o640 and "never-ready" in kept.content_string and "--- last log lines" in kept.content_string
+    # The settings are the serving release's again, and no backup of them is left behind.
+    assert "READYZ_CHECKS" not in host.file("/etc/apranova/app.env").content_string
+    assert host.check_output("find /etc/apranova -name '*~' | wc -l") == "0"
+
+
+def write_lock(host, pid: int, age_seconds: int = 0) -> None:
+    started = int(time.time()) - age_seconds
+    holder = (f"user=someone\ncontroller={socket.gethostname()}\npid={pid}\nrelease=v9\n"
+              f"started=then\nstarted_epoch={started}\n")
+    host.check_output(f"mkdir -p /run/lock/apranova-deploy && printf %s {shlex.quote(holder)} > /run/lock/apranova-deploy/holder")
+
+
+def test_a_dead_deploys_lock_is_reported_and_broken_only_on_confirmation(host, run_playbook):
+    name = host.backend.host
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a controller process that is gone
+    write_lock(host, dead.pid)
+    refused = flat_output(run_playbook("deploy.yml", "-e", "app_release=v2"))
+    assert "Another deploy holds the lock" in refused and "its controller process is gone" in refused
+    assert f"make unlock ENV=molecule CONFIRM={name}" in refused
+    assert "STALE" in flat_output(run_playbook("lock-status.yml"))
+    wrong = run_playbook("unlock.yml", "-e", "app_unlock_confirm=other-host")
+    assert wrong.returncode != 0 and f"needs CONFIRM={name}" in flat_output(wrong)
+    # A lock whose controller still runs (this test's process) and is young is never broken.
+    write_lock(host, os.getpid())
+    live = run_playbook("unlock.yml", "-e", f"app_unlock_confirm={name}")
+    assert live.returncode != 0 and "may belong to a running deploy" in flat_output(live)
+    # ...unless it is older than app_deploy_timeout.
+    write_lock(host, os.getpid(), age_seconds=4000)
+    broken = run_playbook("unlock.yml", "-e", f"app_unlock_confirm={name}")
+    assert broken.returncode == 0, flat_output(broken)[-2000:]
+    assert not host.file("/run/lock/apranova-deploy").exists
+    assert "release=v9 outcome=unlocked holder=someone@" in host.file("/var/log/apranova/deploy.log").content_string
 
 
 def test_rollback_to_v1_keeps_reports(host, run_playbook):

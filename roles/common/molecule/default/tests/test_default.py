@@ -1,10 +1,12 @@
 """The common role: effective sshd settings, firewall, fail2ban, upgrades, modes, refusal."""
 
+import json
 import os
 import re
 from pathlib import Path
 
 import pytest
+from conftest import flat_output
 
 
 def sshd_effective(host) -> dict[str, str]:
@@ -36,6 +38,59 @@ def test_sshd_offers_only_modern_algorithms(host):
     assert not re.search(r"sha1|md5", conf["macs"])
     assert "diffie-hellman-group1-" not in conf["kexalgorithms"]
     assert "diffie-hellman-group14-sha1" not in conf["kexalgorithms"]
+
+
+def test_sshd_uses_ed25519_host_key_only(host):
+    conf = host.check_output("/usr/sbin/sshd -T")
+    assert re.findall(r"^hostkey (.*)$", conf, re.M) == ["/etc/ssh/ssh_host_ed25519_key"]
+    assert sshd_effective(host)["hostkeyalgorithms"] == "ssh-ed25519,rsa-sha2-512,rsa-sha2-256"
+    # Debian's postinst made ECDSA and RSA keys: they are gone, not just unused.
+    for kind in ("ecdsa", "rsa", "dsa"):
+        assert not host.file(f"/etc/ssh/ssh_host_{kind}_key").exists
+        assert not host.file(f"/etc/ssh/ssh_host_{kind}_key.pub").exists
+
+
+def test_sshd_keeps_post_quantum_kex(host):
+    kex = sshd_effective(host)["kexalgorithms"].split(",")
+    known = host.check_output("ssh -Q kex").split()
+    post_quantum = ["mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"]
+    offered = [name for name in post_quantum if name in known]
+    # Every hybrid this OpenSSH knows comes first: ML-KEM on Debian 13 (OpenSSH 10.0), sntrup761 on both.
+    assert kex[:len(offered)] == offered and "sntrup761x25519-sha512@openssh.com" in offered
+    if host.system_info.release.startswith("13"):
+        assert kex[0] == "mlkem768x25519-sha256"
+    assert "curve25519-sha256" in kex
+
+
+def test_ssh_audit_reports_no_failure(host):
+    """ssh-audit (installed by prepare.yml) against the instance's own sshd, once: OpenSSH 10
+    penalises a source that keeps connecting without logging in (PerSourcePenalties)."""
+    audit = host.run("ssh-audit --no-colors --timeout=10 127.0.0.1")
+    summary = "\n".join(line for line in audit.stdout.splitlines() if re.search(r"\[(fail|warn)\]|^\(key\)", line))
+    print(f"ssh-audit exit {audit.rc}:\n{summary}")
+    # Exit codes (ssh_audit/exitcodes.py, 2.5 and 3.3 alike): 0 good, 1 connection error,
+    # 2 warnings only, 3 failure.
+    assert audit.rc in (0, 2), f"ssh-audit exit {audit.rc}:\n{audit.stdout}\n{audit.stderr}"
+    assert "[fail]" not in audit.stdout, summary
+    assert re.search(r"^\(key\) ssh-ed25519 ", audit.stdout, re.M), audit.stdout
+    assert not re.search(r"^\(key\) (ecdsa|ssh-rsa|ssh-dss)", audit.stdout, re.M), summary
+
+
+def test_sshd_rejected_drop_in_never_goes_live(host, run_playbook):
+    """A drop-in sshd rejects fails the play at the candidate check: the live file and the
+    running sshd (same main PID, same effective ciphers) stay as they were."""
+    live = "/etc/ssh/sshd_config.d/00-hardening.conf"
+    before = (host.file(live).sha256sum, host.check_output("systemctl show --property=MainPID --value ssh"))
+    ciphers = sshd_effective(host)["ciphers"]
+    result = run_playbook("bad_sshd.yml")
+    output = flat_output(result)
+    assert result.returncode != 0, output[-3000:]
+    assert "Bad SSH2 cipher spec" in output, output[-3000:]
+    assert "changed=0" in output and not re.search(r"changed=[1-9]", output), output[-3000:]
+    assert (host.file(live).sha256sum, host.check_output("systemctl show --property=MainPID --value ssh")) == before
+    assert "no-such-cipher" not in host.file(live).content_string
+    assert host.service("ssh").is_running
+    assert sshd_effective(host)["ciphers"] == ciphers
 
 
 def test_sshd_runs_and_listens(host):
