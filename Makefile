@@ -124,8 +124,8 @@ provision: venv ## The host roles only on ENV
 	$(PLAYBOOK) playbooks/provision.yml
 
 .PHONY: deploy
-deploy: venv ## Deploy the app on ENV (RELEASE=... to pick one)
-	$(PLAYBOOK) playbooks/deploy.yml $(if $(RELEASE),-e app_release=$(RELEASE))
+deploy: venv ## Deploy the app on ENV (RELEASE=... to pick one; CONTRACT=1 runs contract migrations after the switch)
+	$(PLAYBOOK) playbooks/deploy.yml $(if $(RELEASE),-e app_release=$(RELEASE)) $(if $(CONTRACT),-e app_contract_migrations=true)
 
 .PHONY: rollback
 rollback: venv ## Roll back to the previous release on ENV (RELEASE=... to name one)

@@ -76,6 +76,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Deployed hosts keep the passwords out of the URLs (and so out of the environment): see env_secret.
 if _database_password := env_secret("DATABASE_PASSWORD"):
     DATABASES["default"]["PASSWORD"] = _database_password
+# Set for migrations by the deploy: a migration that waits for a lock behind a long query would
+# make every query of the serving release queue behind it; it gives up instead (and is retried).
+_timeouts = {"lock_timeout": env_str("DB_LOCK_TIMEOUT"), "statement_timeout": env_str("DB_STATEMENT_TIMEOUT")}
+if any(_timeouts.values()) and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = " ".join(f"-c {k}={v}" for k, v in _timeouts.items() if v)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = url_with_password(env_str("REDIS_URL", "redis://localhost:6379/0"), env_secret("REDIS_PASSWORD"))

@@ -15,5 +15,7 @@ def drop_sequence(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
+    # A new sequence: the release before it never reads it (see core.migration_safety).
+    phase = "expand"
     dependencies = [("apranova", "0001_initial")]
     operations = [migrations.RunPython(create_sequence, drop_sequence)]

@@ -10,9 +10,11 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 from conftest import flat_output
 
@@ -280,11 +282,125 @@ def test_a_dead_deploys_lock_is_reported_and_broken_only_on_confirmation(host, r
     assert "release=v9 outcome=unlocked holder=someone@" in host.file("/var/log/apranova/deploy.log").content_string
 
 
+REPO = Path(os.environ.get("APRANOVA_REPO", Path(__file__).resolve().parents[4]))
+COURSE_MODEL = "class Course(models.Model):\n"
+SUBTITLE = "    subtitle = models.CharField(max_length=200, null=True, blank=True)\n"
+
+
+def release_source(tmp_path: Path, models_edit: bool, migrations: dict[str, str]) -> str:
+    """A copy of app/ as its own git repository, changed: a release that really differs (the role
+    builds from the tree at HEAD of app_source_dir)."""
+    source = tmp_path / "app"
+    shutil.copytree(REPO / "app", source, ignore=shutil.ignore_patterns(".venv", "__pycache__", "*.pyc", ".pytest_cache"))
+    models = source / "apranova/models.py"
+    if models_edit:
+        models.write_text(models.read_text().replace(COURSE_MODEL, COURSE_MODEL + SUBTITLE, 1))
+    for name, text in migrations.items():
+        (source / "apranova/migrations" / name).write_text(text)
+    git = ["git", "-C", str(source), "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "release"]):
+        subprocess.run(git + command, check=True)
+    return str(source)
+
+
+def latest_migration() -> str:
+    return sorted(p.stem for p in (REPO / "app/apranova/migrations").glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
+
+
+ADD_SUBTITLE = f"""from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("apranova", "{latest_migration()}")]
+    operations = [migrations.AddField("course", "subtitle", models.CharField(max_length=200, null=True, blank=True))]
+"""
+
+
+def drop_subtitle(phase: str | None) -> str:
+    declared = f"    phase = {phase!r}\n" if phase else ""
+    return f"""from django.db import migrations
+
+
+class Migration(migrations.Migration):
+{declared}    dependencies = [("apranova", "9001_add_subtitle")]
+    operations = [migrations.RemoveField("course", "subtitle")]
+"""
+
+
+def subtitle_column(host) -> str:
+    return host.check_output("runuser -u postgres -- psql -XAtd apranova -c \"SELECT count(*) FROM information_schema.columns "
+                             "WHERE table_name = 'apranova_course' AND column_name = 'subtitle'\"")
+
+
+def start_load(host) -> None:
+    web = serving_web(host)
+    token = host.check_output(f"docker exec {web} python3 manage.py drf_create_token admin").split()[2]
+    listed = get_json(host, "/api/reports/", auth=True)
+    report = [r for r in listed.get("results", listed) if r["status"] == "succeeded"][0]["id"]
+    host.check_output(f"cat > /tmp/load.py <<'EOF'\n{(Path(__file__).parent / 'load.py').read_text()}\nEOF")
+    host.run("rm -f /tmp/load.stop /tmp/load.json")
+    host.check_output(f"systemd-run --unit=load --collect python3 /tmp/load.py {SITE} {token} {report}")
+
+
+def stop_load(host) -> dict:
+    host.run("touch /tmp/load.stop")
+    for _ in range(100):
+        if host.file("/tmp/load.json").exists:
+            break
+        time.sleep(0.2)
+    summary = json.loads(host.file("/tmp/load.json").content_string)
+    print(f"load: {summary['requests']} requests {summary['by_kind']}, {len(summary['failed'])} failed")
+    return summary
+
+
+def test_a_release_that_adds_a_column_deploys_under_load_with_no_failed_request(host, run_playbook, tmp_path):
+    source = release_source(tmp_path, models_edit=True, migrations={"9001_add_subtitle.py": ADD_SUBTITLE})
+    start_load(host)
+    result, took = deploy(run_playbook, "-e", "app_release=v4", "-e", f"app_source_dir={source}")
+    time.sleep(3)  # the new release answers the load for a while too
+    summary = stop_load(host)
+    assert result.returncode == 0, flat_output(result)[-3000:]
+    assert subtitle_column(host) == "1"
+    assert summary["requests"] >= 200 and summary["failed"] == [], summary["failed"][:20]
+    # Both releases served while the load ran: the old one until the switch, the new one after.
+    seen = [release for _, release in summary["releases"]]
+    assert seen[0] == "v2" and seen[-1] == "v4" and seen.index("v4") > seen.index("v2")
+    print(f"deploy of a schema change under load: {took:.1f} s")
+
+
+def test_a_release_that_drops_a_column_the_serving_one_reads_is_refused(host, run_playbook, tmp_path):
+    source = release_source(tmp_path, models_edit=False, migrations={
+        "9001_add_subtitle.py": ADD_SUBTITLE, "9002_drop_subtitle.py": drop_subtitle(None)})
+    result, _ = deploy(run_playbook, "-e", "app_release=v5u", "-e", f"app_source_dir={source}")
+    output = flat_output(result)
+    assert result.returncode != 0
+    assert "would not survive" in output and "drops a column the serving release still selects" in output
+    assert get_json(host, "/healthz")["release"] == "v4" and subtitle_column(host) == "1"
+
+
+def test_a_contract_migration_runs_only_in_a_two_phase_deploy_after_the_old_release_stopped(host, run_playbook, tmp_path):
+    source = release_source(tmp_path, models_edit=False, migrations={
+        "9001_add_subtitle.py": ADD_SUBTITLE, "9002_drop_subtitle.py": drop_subtitle("contract")})
+    refused, _ = deploy(run_playbook, "-e", "app_release=v5", "-e", f"app_source_dir={source}")
+    assert refused.returncode != 0 and "Deploy with -e app_contract_migrations=true" in flat_output(refused)
+    assert subtitle_column(host) == "1"
+    start_load(host)
+    result, took = deploy(run_playbook, "-e", "app_release=v5", "-e", f"app_source_dir={source}",
+                          "-e", "app_contract_migrations=true")
+    summary = stop_load(host)
+    assert result.returncode == 0, flat_output(result)[-3000:]
+    assert subtitle_column(host) == "0" and get_json(host, "/healthz")["release"] == "v5"
+    assert summary["failed"] == [], summary["failed"][:20]
+    output = flat_output(result)
+    assert output.index("TASK [app : Stop the old release]") < output.index("TASK [app : Run the contract migrations")
+    print(f"two-phase deploy with a contract migration: {took:.1f} s")
+
+
 def test_rollback_to_v1_keeps_reports(host, run_playbook):
     time.sleep(3)  # let the batches report from v2 finish
     before = host.check_output("find /srv/aprovova -type f | sort")
     assert "batch_reports/json" in before
-    result = run_playbook("rollback.yml")
+    result = run_playbook("rollback.yml", "-e", "app_rollback_release=v1")  # v4 and v5 came after v2
     assert result.returncode == 0, result.stdout[-3000:]
     assert get_json(host, "/healthz")["release"] == "v1"
     after = host.check_output("find /srv/aprovova -type f | sort")
