@@ -122,6 +122,59 @@ def test_firewall_rules_loaded(host):
     assert host.service("nftables").is_enabled
 
 
+def test_firewall_forward_chain_drops_everything(host):
+    """No Docker in this scenario (common_docker_host false): a forward chain, policy drop, no rules."""
+    listed = json.loads(host.check_output("nft --json list chain inet host_firewall forward"))["nftables"]
+    chain = next(item["chain"] for item in listed if "chain" in item)
+    assert (chain["hook"], chain["policy"]) == ("forward", "drop")
+    assert not [item for item in listed if "rule" in item]
+
+
+def test_firewall_routes_nothing(host):
+    """Two namespaces routed through the instance (its network namespace forwards: a container
+    inherits ip_forward=1): a connection between them is dropped by the forward chain, and
+    passes once an accept rule is inserted, so it is the chain that drops it."""
+    assert host.file("/proc/sys/net/ipv4/ip_forward").content_string.strip() == "1"
+    setup = " && ".join([
+        "ip netns add fwd-a", "ip netns add fwd-b",
+        "ip link add fwd-a0 type veth peer name fwd-a1", "ip link set fwd-a1 netns fwd-a",
+        "ip link add fwd-b0 type veth peer name fwd-b1", "ip link set fwd-b1 netns fwd-b",
+        "ip addr add 198.51.100.1/30 dev fwd-a0", "ip link set fwd-a0 up",
+        "ip addr add 203.0.113.1/30 dev fwd-b0", "ip link set fwd-b0 up",
+        "ip -n fwd-a addr add 198.51.100.2/30 dev fwd-a1", "ip -n fwd-a link set fwd-a1 up",
+        "ip -n fwd-a route add default via 198.51.100.1",
+        "ip -n fwd-b addr add 203.0.113.2/30 dev fwd-b1", "ip -n fwd-b link set fwd-b1 up",
+        "ip -n fwd-b link set lo up", "ip -n fwd-b route add default via 203.0.113.1",
+    ])
+    probe = "ip netns exec fwd-a curl -s -o /dev/null -m 3 http://203.0.113.2:8082/"
+    try:
+        host.run_test(setup)
+        host.check_output("systemd-run --unit=probe-forward ip netns exec fwd-b python3 -m http.server 8082")
+        host.run_test("for i in $(seq 50); do ip netns exec fwd-b ss -ltn | grep -q :8082 && exit 0; sleep 0.2; done; exit 1")
+        assert host.run("ip netns exec fwd-b curl -s -o /dev/null -m 3 http://203.0.113.2:8082/").rc == 0
+        assert host.run(probe).rc != 0, "traffic routed through a non-Docker host must be dropped"
+        host.run_test('nft insert rule inet host_firewall forward iifname "fwd-*" accept '
+                      '&& nft insert rule inet host_firewall forward oifname "fwd-*" accept')
+        assert host.run(probe).rc == 0, "the path works once the forward chain accepts it"
+    finally:
+        host.run("systemctl stop probe-forward; ip netns del fwd-a; ip netns del fwd-b; "
+                 "ip link del fwd-a0; ip link del fwd-b0; nft --file /etc/nftables.conf")
+    assert not re.search(r"fwd-", host.check_output("nft list chain inet host_firewall forward"))
+
+
+def test_docker_host_forwards_docker_bridges_only(host, run_playbook):
+    """The same role with common_docker_host true, in check mode with a diff: the forward
+    chain passes Docker's bridges and the sysctl file leaves ip_forward to Docker."""
+    result = run_playbook("converge.yml", "--check", "--diff", "--tags", "common-firewall,common-sysctl",
+                          "--extra-vars", '{"common_docker_host": true}')
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    for rule in ('iifname "docker0" accept', 'oifname "docker0" accept', 'iifname "br-*" accept',
+                 'oifname "br-*" accept'):
+        assert f"+        {rule}" in output, output[-3000:]
+    assert "-net.ipv4.ip_forward = 0" in output, output[-3000:]
+
+
 def test_firewall_drops_closed_port_from_outside(host):
     """A listener on a port not in the rules is reachable locally but not from outside."""
     host.check_output("systemd-run --unit=probe-listener python3 -m http.server 8081 --bind 0.0.0.0")
@@ -166,11 +219,16 @@ def test_journald_limits(host):
     assert "SystemMaxUse=500M" in conf
 
 
-def test_sysctl_file_keeps_forwarding(host):
+def test_sysctl_turns_forwarding_off(host):
     f = host.file("/etc/sysctl.d/60-hardening.conf")
     assert f.user == "root" and f.mode == 0o644
-    assert "net.ipv4.ip_forward = 1" in f.content_string
     assert "kernel.kptr_restrict = 2" in f.content_string
+    # /proc/sys is read-only here, so check what systemd-sysctl loads at boot: the last
+    # assignment over every sysctl.d file, in its order, is off.
+    merged = host.check_output("systemd-analyze cat-config sysctl.d")
+    for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"):
+        values = re.findall(rf"^\s*{re.escape(key)}\s*=\s*(\S+)", merged, re.M)
+        assert values and values[-1] == "0", f"{key}: {values}"
 
 
 def test_timezone_and_locale(host):
