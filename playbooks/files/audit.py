@@ -82,11 +82,11 @@ def check_ssh(host: dict[str, Any]) -> Row:
     except (OSError, subprocess.SubprocessError) as error:
         return Row(host["name"], "ssh-audit", False, str(error))
     failures = [" ".join(line.split()[:2]) for line in result.stdout.splitlines() if "[fail]" in line]
-    # ssh-audit exits 0 when all is good, 1 for warnings, 2 for failures, 3 when it could not connect.
-    if result.returncode >= 2 or failures:
+    # ssh-audit's exit codes (ssh_audit/exitcodes.py): 0 good, 1 no connection, 2 warnings only, 3 failures.
+    if result.returncode not in (0, 2) or failures:
         last_words = (result.stdout + result.stderr).strip().splitlines()[-1:]
         return Row(host["name"], "ssh-audit", False, "; ".join(failures) or " ".join(last_words) or f"exit {result.returncode}")
-    return Row(host["name"], "ssh-audit", True, "no failure" + (" (warnings only)" if result.returncode == 1 else ""))
+    return Row(host["name"], "ssh-audit", True, "no failure" + (" (warnings only)" if result.returncode == 2 else ""))
 
 
 def check_tls(site: dict[str, Any], ca_file: str) -> Row:
