@@ -15,7 +15,10 @@ database, no git history), and its verdict feeds the deploy directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from django.apps import apps
+from django.conf import settings
 from django.db import connections, migrations
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import NOT_PROVIDED
@@ -62,6 +65,14 @@ def problems_of(migration: migrations.Migration) -> list[str]:
     return found
 
 
+def _is_ours(app_label: str) -> bool:
+    """The project's own apps. Django's and the libraries' migrations are taken as written: their
+    authors ship them for upgrades of running sites, and their history (a fresh database applies
+    all of it) is full of operations these rules would flag."""
+    path = Path(apps.get_app_config(app_label).path)
+    return path.is_relative_to(settings.BASE_DIR) and "site-packages" not in path.parts  # a venv inside the app
+
+
 def pending(database: str = "default") -> list[Verdict]:
     """The migrations `migrate` would apply, in order, each with its phase and problems."""
     executor = MigrationExecutor(connections[database])
@@ -71,7 +82,7 @@ def pending(database: str = "default") -> list[Verdict]:
         if backwards:
             continue
         declared = getattr(migration, "phase", None)
-        problems = problems_of(migration)
+        problems = problems_of(migration) if _is_ours(migration.app_label) else []
         verdicts.append(Verdict(migration.app_label, migration.name, declared or (CONTRACT if problems else EXPAND),
                                 [] if declared == CONTRACT else problems))
     return verdicts

@@ -2,7 +2,8 @@
 
 expand: everything pending up to the first contract migration (see core.migration_safety), while
 the old release still serves; contract: the rest, once it has stopped. Refuses to run a pending
-migration that would break the serving release but does not say so (phase = "contract").
+migration that would break the serving release but does not say so (phase = "contract") before
+the switch; contract is also the phase of a first deploy, with nothing serving.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ class Command(BaseCommand):
     def handle(self, *args, phase: str, **options) -> None:
         verdicts = pending()
         unsafe = [f"{v.label}: {problem}" for v in verdicts for problem in v.problems]
-        if unsafe:
+        # After the old release stopped (or with none ever serving) nothing is left to break.
+        if unsafe and phase == "expand":
             raise CommandError("refusing migrations that would break the serving release: " + "; ".join(unsafe))
         if phase == "contract" or not any(v.phase == CONTRACT for v in verdicts):
             call_command("migrate", interactive=False, verbosity=options["verbosity"])
