@@ -118,3 +118,17 @@ def test_a_fresh_database_applies_django_history_without_a_verdict_against_it():
         assert flagged == [], flagged
     finally:
         call_command("migrate", verbosity=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_release_is_ready_while_only_its_contract_migrations_wait(monkeypatch):
+    from core import health
+    call_command("migrate", "apranova", "0003", verbosity=0)
+    try:
+        assert health.check_migrations() == "1 migration(s) not applied"
+        contract = MigrationLoader(None).disk_migrations[("apranova", "0004_json_safe_codes")]
+        monkeypatch.setattr(contract, "phase", "contract", raising=False)
+        monkeypatch.setattr("django.db.migrations.loader.MigrationLoader.load_disk", _load_disk_with(contract))
+        assert health.check_migrations() is None
+    finally:
+        call_command("migrate", verbosity=0)
