@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,32 @@ from django.core.management import call_command
 from django.db import migrations, models
 from django.db.migrations.loader import MigrationLoader
 
+from core import health
 from core.migration_safety import pending, problems_of
+
+
+@contextmanager
+def migrated_back_to(app: str, name: str) -> Iterator[None]:
+    """The database with `app` migrated back to `name` for the block, then fully migrated again."""
+    call_command("migrate", app, name, verbosity=0)
+    try:
+        yield
+    finally:
+        call_command("migrate", verbosity=0)
+
+
+@pytest.fixture
+def json_codes_as_contract(monkeypatch) -> None:
+    """Every loader sees 0004 declared as a contract migration."""
+    contract = MigrationLoader(None).disk_migrations[("apranova", "0004_json_safe_codes")]
+    monkeypatch.setattr(contract, "phase", "contract", raising=False)
+    original = MigrationLoader.load_disk
+
+    def load_disk(self):
+        original(self)
+        self.disk_migrations[(contract.app_label, contract.name)] = contract
+
+    monkeypatch.setattr(MigrationLoader, "load_disk", load_disk)
 
 
 def migration(*operations, phase: str | None = None) -> migrations.Migration:
@@ -61,42 +88,21 @@ def test_nothing_pending_on_a_migrated_database():
 @pytest.mark.django_db(transaction=True)
 def test_the_app_own_migrations_are_all_expand():
     # Unapply the app's migrations, then ask: every one of them is safe for the release before it.
-    call_command("migrate", "apranova", "0001", verbosity=0)
-    try:
+    with migrated_back_to("apranova", "0001"):
         verdicts = pending()
         assert [v.label for v in verdicts][:3] == ["apranova.0002_invoice_sequence", "apranova.0003_report_view_all_permission",
                                                    "apranova.0004_json_safe_codes"]
         assert all(v.phase == "expand" and not v.problems for v in verdicts), verdicts
-    finally:
-        call_command("migrate", verbosity=0)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_expand_stops_before_the_first_contract_migration(monkeypatch):
-    call_command("migrate", "apranova", "0002", verbosity=0)
-    try:
-        # Pretend 0004 is a contract migration: expand applies 0003 only, contract the rest.
-        loader = MigrationLoader(None)
-        contract = loader.disk_migrations[("apranova", "0004_json_safe_codes")]
-        monkeypatch.setattr(contract, "phase", "contract", raising=False)
-        monkeypatch.setattr("django.db.migrations.loader.MigrationLoader.load_disk",
-                            _load_disk_with(contract), raising=True)
+def test_expand_stops_before_the_first_contract_migration(json_codes_as_contract):
+    # With 0004 a contract migration, expand applies 0003 only, contract the rest.
+    with migrated_back_to("apranova", "0002"):
         call_command("migrate_phase", "expand", stdout=io.StringIO())
         assert [v.name for v in pending()] == ["0004_json_safe_codes"]
         call_command("migrate_phase", "contract", stdout=io.StringIO())
         assert pending() == []
-    finally:
-        call_command("migrate", verbosity=0)
-
-
-def _load_disk_with(replacement):
-    original = MigrationLoader.load_disk
-
-    def load_disk(self):
-        original(self)
-        self.disk_migrations[(replacement.app_label, replacement.name)] = replacement
-
-    return load_disk
 
 
 def test_migrations_get_lock_and_statement_timeouts(tmp_path):
@@ -112,23 +118,14 @@ def test_migrations_get_lock_and_statement_timeouts(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_a_fresh_database_applies_django_history_without_a_verdict_against_it():
     # Django's own migrations (contenttypes drops a column, auth alters many) are not ours to judge.
-    call_command("migrate", "contenttypes", "zero", verbosity=0)
-    try:
+    with migrated_back_to("contenttypes", "zero"):
         flagged = [v.label for v in pending() if v.problems]
         assert flagged == [], flagged
-    finally:
-        call_command("migrate", verbosity=0)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_release_is_ready_while_only_its_contract_migrations_wait(monkeypatch):
-    from core import health
-    call_command("migrate", "apranova", "0003", verbosity=0)
-    try:
+def test_a_release_is_ready_while_only_its_contract_migrations_wait(request):
+    with migrated_back_to("apranova", "0003"):
         assert health.check_migrations() == "1 migration(s) not applied"
-        contract = MigrationLoader(None).disk_migrations[("apranova", "0004_json_safe_codes")]
-        monkeypatch.setattr(contract, "phase", "contract", raising=False)
-        monkeypatch.setattr("django.db.migrations.loader.MigrationLoader.load_disk", _load_disk_with(contract))
+        request.getfixturevalue("json_codes_as_contract")
         assert health.check_migrations() is None
-    finally:
-        call_command("migrate", verbosity=0)
