@@ -17,14 +17,16 @@ DISTRO ?= debian12
 ENV ?= sandbox
 
 # What `make test` runs (CI has 2 cores and a 45-minute budget): every role on
-# Debian 12 (the certbot scenario converges nginx too), both whole-stack scenarios,
-# and Debian 13 through the multihost stack, which converges every role.
-# `make test-all` runs every role on both, nginx alone, and the stacks on both.
+# Debian 12 (the certbot scenario converges nginx too, the app scenario docker,
+# postgresql, redis and nginx on one host), and Debian 13 through the multihost stack,
+# which converges every role with site.yml and runs the stack tests. The one-host stack
+# (molecule/default) runs the same site.yml and tests on one instance: it is in
+# `make test-all` only, with every role on both distros and nginx alone.
 # Longest first: .ci/scenarios runs two at a time.
 ROLES          := app backup certbot postgresql docker common redis
 ALL_ROLES      := app backup certbot nginx postgresql docker common redis
-TEST_MATRIX    := molecule/multihost:debian13 molecule/default:debian12 \
-                  $(foreach r,$(ROLES),roles/$(r):debian12)
+TEST_MATRIX    := roles/app:debian12 molecule/multihost:debian13 \
+                  $(foreach r,$(filter-out app,$(ROLES)),roles/$(r):debian12)
 # The multihost scenario's two distros share instance names (.ci/scenarios runs them one
 # after the other): one comes first and one last, so neither waits for the other.
 FULL_MATRIX    := molecule/multihost:debian13 \
