@@ -253,6 +253,16 @@ def test_broken_v3_fails_and_v2_keeps_serving(host, run_playbook):
     # The settings are the serving release's again, and no backup of them is left behind.
     assert "READYZ_CHECKS" not in host.file("/etc/apranova/app.env").content_string
     assert host.check_output("find /etc/apranova -name '*~' | wc -l") == "0"
+    # What the node exporter shows: the failure, the release still serving, no lock left.
+    assert deploy_metrics(host) == {'apranova_deploy_info{release="v2"}': 1.0, "apranova_deploy_last_run_success": 0.0,
+                                    "apranova_deploy_lock_held": 0.0}
+
+
+def deploy_metrics(host) -> dict[str, float]:
+    text = host.check_output("cat /var/lib/prometheus/node-exporter/apranova_deploy*.prom")
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert abs(float(values.pop("apranova_deploy_last_run_timestamp_seconds")) - time.time()) < 600
+    return {name: float(value) for name, value in values.items()}
 
 
 def write_lock(host, pid: int, age_seconds: int = 0) -> None:
@@ -282,7 +292,7 @@ def test_a_dead_deploys_lock_is_reported_and_broken_only_on_confirmation(host, r
     broken = run_playbook("unlock.yml", "-e", f"app_unlock_confirm={name}")
     assert broken.returncode == 0, flat_output(broken)[-2000:]
     assert not host.file("/run/lock/apranova-deploy").exists
-    assert "release=v9 outcome=unlocked holder=someone@" in host.file("/var/log/apranova/deploy.log").content_string
+    assert "release=v9 previous=- outcome=unlocked holder=someone@" in host.file("/var/log/apranova/deploy.log").content_string
 
 
 REPO = Path(os.environ.get("APRANOVA_REPO", Path(__file__).resolve().parents[4]))
@@ -401,13 +411,41 @@ def test_a_contract_migration_runs_only_in_a_two_phase_deploy_after_the_old_rele
     print(f"two-phase deploy with a contract migration: {took:.1f} s")
 
 
-def test_rollback_to_v1_keeps_reports(host, run_playbook):
+def rollback(host, run_playbook, release: str):
+    """Roll back under the same load as a deploy; the run's output and figures."""
+    start_load(host)
+    started = time.monotonic()
+    result = run_playbook("rollback.yml", "-e", f"app_rollback_release={release}")
+    took = time.monotonic() - started
+    time.sleep(3)  # the release rolled back to answers the load for a while too
+    summary = stop_load(host)
+    assert result.returncode == 0, flat_output(result)[-3000:]
+    assert summary["failed"] == [], summary["failed"][:20]
+    print(f"rollback to {release} under load: {took:.1f} s")
+    return flat_output(result), summary
+
+
+def test_a_rollback_across_a_contract_migration_takes_the_column_back_first(host, run_playbook):
+    # v5 dropped the subtitle column that v4 selects: v5's image reverses its own migration, then v4 serves.
+    output, summary = rollback(host, run_playbook, "v4")
+    assert "reversing apranova.9002_drop_subtitle because apranova_course.subtitle: the code selects it" in output
+    assert subtitle_column(host) == "1" and get_json(host, "/healthz")["release"] == "v4"
+    seen = [release for _, release in summary["releases"]]
+    assert seen[0] == "v5" and seen[-1] == "v4"
+    # v4's code reads the column again.
+    assert manage(host, "from apranova.models import Course; print(Course.objects.filter(subtitle__isnull=True).count())")
+
+
+def test_rollback_to_v1_runs_on_the_schema_as_it_is_and_keeps_reports(host, run_playbook):
     time.sleep(3)  # let the batches report from v2 finish
     before = host.check_output("find /srv/aprovova -type f | sort")
     assert "batch_reports/json" in before
-    result = run_playbook("rollback.yml", "-e", "app_rollback_release=v1")  # v4 and v5 came after v2
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert get_json(host, "/healthz")["release"] == "v1"
+    # v1 never knew subtitle, a nullable column: nothing to reverse.
+    output, _ = rollback(host, run_playbook, "v1")  # v4 and v5 came after v2
+    assert "v1 runs on the schema as it is: nothing to reverse" in output
+    assert get_json(host, "/healthz")["release"] == "v1" and subtitle_column(host) == "1"
+    assert deploy_metrics(host) == {'apranova_deploy_info{release="v1"}': 1.0, "apranova_deploy_last_run_success": 1.0,
+                                    "apranova_deploy_lock_held": 0.0}
     after = host.check_output("find /srv/aprovova -type f | sort")
     assert set(before.split()) <= set(after.split())
 
