@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,36 @@ def test_every_option_is_described(role):
     vague = [name for name, spec in spec_options(role).items()
              if not spec.get("description") or str(spec["description"]).strip('"') == name]
     assert vague == []
+
+
+# ---------------------------------------------------------------- README shape and generated table
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import role_docs  # noqa: E402  (tools/ is not a package)
+
+# Every role README has these second-level headings, in this order; "Entry points" only when
+# meta/argument_specs.yml has more than `main`. Sub-sections (###) are free.
+HEADINGS = ["How it works", "Requirements", "Role variables", "Entry points", "Dependencies",
+            "Example playbook", "Testing", "License"]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_readme_variables_table_is_current(role):
+    current, fresh = role_docs.rendered_readme(role)
+    assert current == fresh, (
+        f"roles/{role.name}/README.md: the variables table differs from meta/argument_specs.yml "
+        f"and defaults/main.yml; run `make docs`")
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_readme_has_the_headings_in_order(role):
+    text = re.sub(r"```.*?```", "", (role / "README.md").read_text(), flags=re.DOTALL)  # no code blocks
+    assert text.startswith(f"# {role.name}\n"), f"roles/{role.name}/README.md must start with '# {role.name}'"
+    expected = [h for h in HEADINGS if h != "Entry points" or len(role_docs.load_specs(role)) > 1]
+    found = re.findall(r"^## (.+?)\s*$", text, flags=re.MULTILINE)
+    assert found == expected, f"roles/{role.name}/README.md has the headings {found}, expected {expected}"
+
+
+def test_testing_section_names_the_make_command():
+    missing = [role.name for role in ROLES
+               if f"make test-role ROLE={role.name}" not in (role / "README.md").read_text()]
+    assert missing == [], f"README's Testing section lacks `make test-role ROLE=<role>`: {missing}"
