@@ -242,3 +242,87 @@ def test_refuses_to_lock_users_out(host, refused):
     assert "Refusing to disable SSH password login" in refused("refuse.yml")
     assert host.file("/etc/ssh/sshd_config.d/00-hardening.conf").md5sum == before
     assert sshd_effective(host)["port"] == "22"
+
+
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+
+
+def own_address(host) -> str:
+    """The instance's default IPv4 address (eth0), where the exporter must listen."""
+    return host.check_output("ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1 | head -1")
+
+
+def scrape(host, address: str, namespace: str = "", source: str = "") -> tuple[int, str]:
+    prefix = f"ip netns exec {namespace} " if namespace else ""
+    bind = f"--interface {source} " if source else ""
+    result = host.run(f"{prefix}curl -sS -m 3 {bind}http://{address}:9100/metrics")
+    return result.rc, result.stdout
+
+
+def test_node_exporter_answers_on_its_private_address_only(host):
+    assert host.service("prometheus-node-exporter").is_running
+    assert host.service("prometheus-node-exporter").is_enabled
+    address = own_address(host)
+    assert f"--web.listen-address={address}:9100" in host.file("/etc/default/prometheus-node-exporter").content_string
+    listeners = host.check_output("ss -ltnH 'sport = :9100' | awk '{print $4}'").split()
+    assert listeners == [f"{address}:9100"], listeners
+    rc, metrics = scrape(host, address)
+    assert rc == 0
+    for name in ("node_cpu_seconds_total", "node_filesystem_avail_bytes", "node_load1", "node_textfile_scrape_error 0"):
+        assert name in metrics, name
+    # Not on loopback, nor on any other address of the host: nothing listens there.
+    assert scrape(host, "127.0.0.1")[0] == 7
+
+
+def test_node_exporter_reports_the_listed_units_only(host):
+    metrics = scrape(host, own_address(host))[1]
+    assert re.search(r'^node_systemd_unit_state\{name="ssh\.service",state="active"[^}]*\} 1$', metrics, re.M), \
+        [line for line in metrics.splitlines() if line.startswith("node_systemd")][:20]
+    units = set(re.findall(r'^node_systemd_unit_state\{name="([^"]+)"', metrics, re.M))
+    assert units == {"ssh.service"}, units  # nginx and postgresql are listed but not installed here
+
+
+def test_firewall_admits_the_exporter_from_its_sources_only(host):
+    """A network namespace with two addresses, joined to the instance by a veth pair: from the
+    listed source (192.0.2.10) the exporter answers; from the other (192.0.2.11) the firewall
+    drops the packets; and on the veth's own address (192.0.2.9) nothing listens."""
+    address = own_address(host)
+    assert re.search(r"ip saddr 192\.0\.2\.10 tcp dport 9100 accept", host.check_output("nft list table inet host_firewall"))
+    setup = " && ".join([
+        "ip netns add scrape", "ip link add scrape-out type veth peer name scrape-in",
+        "ip link set scrape-in netns scrape", "ip addr add 192.0.2.9/29 dev scrape-out", "ip link set scrape-out up",
+        "ip -n scrape addr add 192.0.2.10/29 dev scrape-in", "ip -n scrape addr add 192.0.2.11/29 dev scrape-in",
+        "ip -n scrape link set scrape-in up", "ip -n scrape link set lo up",
+        "ip -n scrape route add default via 192.0.2.9",
+    ])
+    try:
+        host.run_test(setup)
+        rc, metrics = scrape(host, address, "scrape", "192.0.2.10")
+        assert rc == 0 and "node_cpu_seconds_total" in metrics, "the monitoring source must reach the exporter"
+        # curl: 28 is a timeout (the firewall dropped the packets), 7 a refused connection.
+        assert scrape(host, address, "scrape", "192.0.2.11")[0] == 28, "any other source must be dropped"
+        assert scrape(host, "192.0.2.9", "scrape", "192.0.2.10")[0] == 7, "the exporter listens on no other address"
+    finally:
+        host.run("ip netns del scrape; ip link del scrape-out")
+
+
+def test_textfile_metric_dropped_in_the_folder_is_served(host):
+    """What the roles do: write a .prom file beside the final name, then rename it into place."""
+    directory = host.file(TEXTFILE_DIR)
+    assert directory.is_directory and directory.user == "root" and directory.mode == 0o755
+    try:
+        host.run_test(f"printf '# TYPE molecule_probe_value gauge\\nmolecule_probe_value{{probe=\"common\"}} 42\\n' "
+                      f">{TEXTFILE_DIR}/.molecule.tmp && mv {TEXTFILE_DIR}/.molecule.tmp {TEXTFILE_DIR}/molecule.prom")
+        metrics = scrape(host, own_address(host))[1]
+        assert 'molecule_probe_value{probe="common"} 42' in metrics
+        assert "node_textfile_scrape_error 0" in metrics
+    finally:
+        host.run(f"rm -f {TEXTFILE_DIR}/molecule.prom {TEXTFILE_DIR}/.molecule.tmp")
+    assert "molecule_probe_value" not in scrape(host, own_address(host))[1]
+
+
+def test_refuses_an_exporter_on_every_address(host, refused):
+    before = host.file("/etc/default/prometheus-node-exporter").md5sum
+    output = refused("converge.yml", "--extra-vars", '{"common_node_exporter_listen_address": "0.0.0.0"}')
+    assert "must be one address of this host, not a wildcard" in output
+    assert host.file("/etc/default/prometheus-node-exporter").md5sum == before
