@@ -62,6 +62,11 @@ lint: venv ## yamllint and ansible-lint (production profile) over everything
 	yamllint --strict .
 	ansible-lint
 
+.PHONY: rules-test
+rules-test: ## The alert rules in monitoring/: promtool check rules, then promtool test rules on synthetic series
+	.ci/promtool check rules monitoring/rules/*.yml
+	.ci/promtool test rules monitoring/tests/*.yml
+
 .PHONY: inventory-test
 inventory-test: venv ## The inventories and the preflight, on this machine only (no host is touched)
 	python -m pytest -q -p no:cacheprovider tests/
@@ -79,11 +84,11 @@ bench-reports: ## Report generation benchmark: rows/s and peak RSS at 100k and 1
 	.ci/bench-reports
 
 .PHONY: test
-test: venv images lint inventory-test app-test app-image ## Everything CI runs: lint, app tests, image, every Molecule scenario
+test: venv images lint rules-test inventory-test app-test app-image ## Everything CI runs: lint, app tests, image, every Molecule scenario
 	.ci/scenarios $(TEST_MATRIX)
 
 .PHONY: test-all
-test-all: venv images lint inventory-test app-test app-image ## The whole matrix: every scenario on Debian 12 and 13
+test-all: venv images lint rules-test inventory-test app-test app-image ## The whole matrix: every scenario on Debian 12 and 13
 	.ci/scenarios $(FULL_MATRIX)
 
 .PHONY: test-role
