@@ -56,11 +56,16 @@ images: docker ## Build the Debian 12 and 13 test base images when missing or ch
 	@.ci/build-base-image debian12
 	@.ci/build-base-image debian13
 
+.PHONY: docs
+docs: venv ## Regenerate the variables table in each role's README from meta/argument_specs.yml
+	python tools/role_docs.py
+
 # ---------------------------------------------------------------- tests
 .PHONY: lint
-lint: venv ## yamllint and ansible-lint (production profile) over everything
+lint: venv ## yamllint, ansible-lint (production profile) and actionlint over everything
 	yamllint --strict .
 	ansible-lint
+	actionlint
 
 .PHONY: rules-test
 rules-test: ## The alert rules in monitoring/: promtool check rules, then promtool test rules on synthetic series
