@@ -62,10 +62,10 @@ docs: venv ## Regenerate the variables table in each role's README from meta/arg
 
 # ---------------------------------------------------------------- tests
 .PHONY: lint
-lint: venv ## yamllint, ansible-lint (production profile) and actionlint over everything
+lint: venv ## yamllint, ansible-lint (production profile), and the CI workflow against GitHub's schema
 	yamllint --strict .
 	ansible-lint
-	actionlint
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 .PHONY: rules-test
 rules-test: ## The alert rules in monitoring/: promtool check rules, then promtool test rules on synthetic series
