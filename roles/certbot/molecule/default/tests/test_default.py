@@ -95,6 +95,38 @@ cat /tmp/loop-result
     assert host.check_output("systemctl show -p MainPID --value nginx") == before_pid
 
 
+CERT_METRICS = "/var/lib/prometheus/node-exporter/apranova_certificates.prom"
+
+
+def live_cert_expiry(host) -> int:
+    end = host.check_output(f"openssl x509 -noout -enddate -in /etc/letsencrypt/live/{NAME}/cert.pem")
+    return int(host.check_output(f"date -u -d {shlex.quote(end.split('=', 1)[1])} +%s"))
+
+
+def expiry_metric(host) -> int:
+    found = re.findall(rf'^apranova_certificate_expiry_timestamp_seconds\{{name="{re.escape(NAME)}"\}} (\d+)$',
+                       host.file(CERT_METRICS).content_string, re.M)
+    assert len(found) == 1, host.file(CERT_METRICS).content_string
+    return int(found[0])
+
+
+def test_certificate_expiry_metric_follows_renewals(host):
+    """The role wrote the live certificate's notAfter; a renewal (through the deploy hook) writes the
+    new one; certbot.service writes it after every timer run, whatever the run's result."""
+    metrics = host.file(CERT_METRICS)
+    assert metrics.user == "root" and metrics.mode == 0o644
+    assert expiry_metric(host) == live_cert_expiry(host)
+    assert "apranova-certificate-metrics" in host.check_output("systemctl show -p ExecStopPost certbot.service")
+    # A stale value, then a renewal: only the deploy hook can have put the new expiry back.
+    host.check_output(f"sed -i 's/}} [0-9]*$/}} 1/' {CERT_METRICS}")
+    assert expiry_metric(host) == 1
+    host.check_output("REQUESTS_CA_BUNDLE=/etc/pebble/listener.crt certbot renew --force-renewal "
+                      f"--cert-name {NAME} --no-random-sleep-on-renew")
+    assert expiry_metric(host) == live_cert_expiry(host) > 1
+    # Replaced whole by a rename, never left half-written: no temporary file remains.
+    assert host.run("ls -A /var/lib/prometheus/node-exporter | grep -c '^[.]apranova_certificates'").stdout.strip() == "0"
+
+
 def test_tls_meets_mozilla_intermediate(host, pebble_root):
     sslyze = shutil.which("sslyze")
     assert sslyze, "sslyze is not installed on the control node (requirements.txt)"
