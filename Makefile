@@ -166,9 +166,19 @@ unlock: venv ## Break a stale deploy lock: make unlock ENV=... CONFIRM=<host> (r
 audit: venv ## What an outside scan of ENV finds (TLS, SSH, headers, probes, sockets), as a PASS/FAIL table
 	$(PLAYBOOK) playbooks/audit.yml
 
+# status and audit-log print their report as a YAML block (a table, a log) rather than a JSON string.
 .PHONY: healthcheck
-healthcheck: venv ## Every service's state on every host of ENV
-	$(PLAYBOOK) playbooks/healthcheck.yml
+healthcheck: venv ## Each host's service-by-service check (apranova-healthcheck), then make status; fails if either does
+	rc=0; $(PLAYBOOK) playbooks/healthcheck.yml || rc=$$?; \
+	ANSIBLE_CALLBACK_RESULT_FORMAT=yaml $(PLAYBOOK) playbooks/status.yml || rc=$$?; exit $$rc
+
+.PHONY: status
+status: venv ## One table for every host of ENV (release, deploy, lock, backup, certificates, disk, services); fails naming what needs attention
+	ANSIBLE_CALLBACK_RESULT_FORMAT=yaml $(PLAYBOOK) playbooks/status.yml
+
+.PHONY: audit-log
+audit-log: venv ## The deploy audit log of every app host of ENV, newest last, prefixed by host [LINES=N per host]
+	ANSIBLE_CALLBACK_RESULT_FORMAT=yaml $(PLAYBOOK) playbooks/audit-log.yml $(if $(LINES),-e audit_log_lines=$(LINES))
 
 .PHONY: new-env
 new-env: venv ## A new environment from templates/new-env: NAME= HOST= DOMAIN= EMAIL= SSH_KEY= [ACME=staging] [BACKUP_REPO=sftp:...]

@@ -178,3 +178,96 @@ def test_failed_backup_fails_the_healthcheck_naming_the_host(host, run_playbook)
     app.check_output("systemctl start apranova-backup.service")
     assert app.run("apranova-backup status").rc == 0
     assert run_playbook("../../playbooks/healthcheck.yml").returncode == 0
+
+
+# ---------------------------------------------------------------- make status and make audit-log
+# playbooks/status.yml against the scenario's own inventory: every host's row, read from what
+# the roles wrote there (node exporter textfiles), df, systemd and docker.
+
+import contextlib  # noqa: E402 (this section's own imports)
+import re  # noqa: E402
+
+
+def status_table(result) -> list[str]:
+    """The table status.yml printed: from the debug task's msg, whichever result format the
+    output callback uses (a JSON string by default, a YAML block with ANSIBLE_CALLBACK_RESULT_FORMAT=yaml)."""
+    quoted = re.search(r'"msg": ("HOST (?:[^"\\]|\\.)*")', result.stdout)
+    if quoted:
+        return json.loads(quoted.group(1)).splitlines()
+    block = re.search(r"msg: \|-\n((?: {8}.*\n|\n)+)", result.stdout)
+    assert block, result.stdout[-3000:]
+    return [line[8:] for line in block.group(1).splitlines()]
+
+
+def status_row(table: list[str], name: str) -> str:
+    rows = [line for line in table if line.split(" ", 1)[0] in (name, name + " !")]
+    assert len(rows) == 1, "\n".join(table)
+    return rows[0]
+
+
+def run_status(run_playbook):
+    result = run_playbook("../../playbooks/status.yml")
+    return result, status_table(result)
+
+
+def test_status_shows_every_host_serving_and_backed_up(host, run_playbook):
+    hostvars = host.ansible.get_variables()
+    groups = hostvars["groups"]
+    result, table = run_status(run_playbook)
+    assert result.returncode == 0, "\n".join(table) + flat_output(result)[-2000:]
+    assert table[0].split()[:3] == ["HOST", "GROUPS", "RELEASE"] and table[-1].endswith("nothing needs attention.")
+    for name in groups["all"]:
+        row = status_row(table, name)
+        assert "!" not in row, row
+        if name in groups["app"]:
+            # The release the scenario deployed serves and answers; the last deploy succeeded; no lock.
+            assert re.search(rf"{hostvars['app_release']}, answers +\d{{4}}-\d\d-\d\d \d\d:\d\d ok +free ", row), row
+            assert re.search(r"/\d+ up", row) and " down:" not in row, row
+        if name in groups["app"] or name in groups["db"]:
+            # The drills above ran backups minutes ago: recent and successful.
+            assert re.search(r" \d+[sm] ago ok ", row), row
+        if name in groups["web"]:
+            assert re.search(rf"{re.escape(SITE)} \d+d", row), row
+        assert re.search(r" / \d+%", row), row
+
+
+@contextlib.contextmanager
+def failing_backups(app):
+    """The app host's backups fail (their repository is gone) until the block ends, as in
+    test_failed_backup_fails_the_healthcheck_naming_the_host; then one succeeds again."""
+    app.check_output("cp -p /etc/apranova-backup/restic.env /root/restic.env.status && sed -i "
+                     "'s|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY=/nonexistent/repository|' /etc/apranova-backup/restic.env")
+    try:
+        assert app.run("systemctl start apranova-backup.service").rc != 0
+        yield
+    finally:
+        app.run("cp -p /root/restic.env.status /etc/apranova-backup/restic.env && rm -f /root/restic.env.status")
+        app.check_output("systemctl start apranova-backup.service")
+
+
+def test_status_fails_naming_the_failed_backup(host, run_playbook):
+    app = stack_host(host, "app")
+    name = app.backend.host
+    with failing_backups(app):
+        result, table = run_status(run_playbook)
+        output = flat_output(result)
+        assert result.returncode != 0, "\n".join(table)
+        assert re.search(r" \d+[sm] ago FAILED ! ", status_row(table, name)), "\n".join(table)
+        assert any(line.startswith(f"ATTENTION {name} last backup: the last backup FAILED") for line in table), "\n".join(table)
+        # The play's failure names the host and the cell too; nothing else needs attention.
+        assert f"{name} last backup: the last backup FAILED" in output, output[-3000:]
+        assert [line for line in table if line.startswith("ATTENTION ")] == [
+            line for line in table if line.startswith(f"ATTENTION {name} last backup: ")], "\n".join(table)
+    result, table = run_status(run_playbook)
+    assert result.returncode == 0, "\n".join(table)
+    assert re.search(r" \d+[sm] ago ok ", status_row(table, name)), "\n".join(table)
+
+
+def test_audit_log_lists_the_deploys_prefixed_by_host(host, run_playbook):
+    hostvars = host.ansible.get_variables()
+    result = run_playbook("../../playbooks/audit-log.yml", "-e", "audit_log_lines=5")
+    output = flat_output(result)
+    assert result.returncode == 0, output[-3000:]
+    for name in hostvars["groups"]["app"]:
+        assert re.search(rf"{name} +\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ user=\S+ controller=\S+ environment=\S+ "
+                         rf"release={hostvars['app_release']} ", output), output[-3000:]
