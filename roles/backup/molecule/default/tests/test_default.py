@@ -369,6 +369,8 @@ def test_failed_backup_is_loud_in_status_and_metrics(host):
     assert host.file(METRICS).mode == 0o644
     assert metric(host, "apranova_backup_last_run_success") == 0
     assert metric(host, "apranova_backup_last_success_timestamp_seconds") > 0  # the good one before
+    # The repository's size is measured after a successful run only.
+    assert "apranova_backup_repository_size_bytes" not in host.file(METRICS).content_string
 
 
 def test_successful_backup_clears_status_and_metrics(host):
@@ -377,6 +379,9 @@ def test_successful_backup_clears_status_and_metrics(host):
     assert status.rc == 0 and status.stdout.startswith("last backup ok"), status.stdout
     assert metric(host, "apranova_backup_last_run_success") == 1
     assert abs(metric(host, "apranova_backup_last_success_timestamp_seconds") - time.time()) < 300
+    # The repository's size as restic counts it, after the run's prune.
+    stats = json.loads(host.check_output("apranova-backup restic stats --no-lock --mode raw-data --json"))
+    assert metric(host, "apranova_backup_repository_size_bytes") == stats["total_size"] > 0
 
 
 def test_stale_or_missing_backup_fails_status(host):
