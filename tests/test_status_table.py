@@ -292,6 +292,7 @@ def test_textfile_parser_reads_escaped_labels_timestamps_and_ignores_junk():
     ({"hosts": [host()]}, 0),
     ({"hosts": [host(backup_ok=0)]}, 1),
     ({"nothing": []}, 2),
+    ({"hosts": []}, 1),  # an empty (or mistyped) inventory is no healthy environment
 ])
 def test_command_line_exit_codes(document, code, tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "-"], input=json.dumps(document), capture_output=True,

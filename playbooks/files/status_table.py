@@ -316,6 +316,9 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError, TypeError) as error:
         print(f"status: cannot read the hosts' status: {error}", file=sys.stderr)
         return 2
+    if not hosts:  # a wrong inventory path must not read as a healthy environment
+        print("ATTENTION the inventory has no host: nothing was checked")
+        return 1
     rows = [host_row(host) for host in hosts]
     print(render(rows))
     return 1 if any(row.reasons for row in rows) else 0
