@@ -298,8 +298,10 @@ def test_command_line_exit_codes(document, code, tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "-"], input=json.dumps(document), capture_output=True,
                           text=True, check=False)
     assert done.returncode == code, done.stdout + done.stderr
-    if code == 1:
+    if code == 1 and document["hosts"]:
         assert "ATTENTION apranova-prod-1 last backup: the last backup FAILED" in done.stdout
+    elif code == 1:
+        assert done.stdout == "ATTENTION the inventory has no host: nothing was checked\n"
     path = tmp_path / "status.json"
     path.write_text(json.dumps(document))
     assert subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True, check=False).returncode == code
