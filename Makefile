@@ -88,6 +88,10 @@ app-image: docker images ## Build the app image on a local base and smoke-test i
 bench-reports: ## Report generation benchmark: rows/s and peak RSS at 100k and 1M rows
 	.ci/bench-reports
 
+.PHONY: bench-converge
+bench-converge: venv images app-image ## Whole-stack converge on a fresh sandbox, then a no-op one: seconds, tasks, changes
+	.ci/bench-converge
+
 .PHONY: test
 test: venv images lint rules-test inventory-test app-test app-image ## Everything CI runs: lint, app tests, image, every Molecule scenario
 	.ci/scenarios $(TEST_MATRIX)

@@ -484,7 +484,7 @@ def test_a_contract_migration_runs_only_in_a_two_phase_deploy_after_the_old_rele
     assert subtitle_column(host) == "0" and get_json(host, "/healthz")["release"] == "v5"
     assert summary["failed"] == [], summary["failed"][:20]
     output = flat_output(result)
-    stopped = output.index("TASK [app : Stop the old release]")
+    stopped = output.index("TASK [app : Stop every web container but the serving one]")
     assert stopped < output.index("TASK [app : Run the contract migrations") < output.rindex("TASK [app : Run migrate in a one-off")
     print(f"two-phase deploy with a contract migration: {took:.1f} s")
 
