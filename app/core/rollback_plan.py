@@ -164,10 +164,10 @@ def make_plan(target_labels: list[str], loader: MigrationLoader, connection: Bas
 
 
 def _applied_in_order(loader: MigrationLoader) -> list[Key]:
-    order: list[Key] = []
+    order: dict[Key, None] = {}  # insertion-ordered and without repeats: apps share ancestors
     for leaf in sorted(loader.graph.leaf_nodes()):
-        order += [key for key in loader.graph.forwards_plan(leaf) if key in loader.applied_migrations and key not in order]
-    return order
+        order.update((key, None) for key in loader.graph.forwards_plan(leaf) if key in loader.applied_migrations)
+    return list(order)
 
 
 def plan_for(target_labels: list[str], database: str = "default") -> RollbackPlan:
@@ -178,7 +178,7 @@ def plan_for(target_labels: list[str], database: str = "default") -> RollbackPla
 def reverse(plan: RollbackPlan, verbosity: int = 1) -> None:
     """Unapply the plan's migrations: each app back to the target's last migration (or zero)."""
     if not plan.possible:
-        raise ValueError("; ".join(plan.irreversible))
+        raise ValueError("cannot reverse: " + "; ".join(plan.irreversible))
     targets = dict(parse_keys(plan.target))
     for app in dict.fromkeys(key[0] for key in parse_keys(plan.reverse)):
         call_command("migrate", app, targets.get(app, "zero"), interactive=False, verbosity=verbosity)

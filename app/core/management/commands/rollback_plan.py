@@ -24,12 +24,10 @@ class Command(BaseCommand):
     def handle(self, *args, to: str, as_json: bool = False, apply: bool = False, **options) -> None:
         try:
             plan = plan_for([text for text in to.split(",") if text])
+            if apply and plan.reverse:
+                reverse(plan, verbosity=options["verbosity"])  # refuses, changing nothing, when it cannot
         except ValueError as error:
             raise CommandError(str(error)) from error
-        if apply and plan.reverse:
-            if not plan.possible:
-                raise CommandError("cannot reverse: " + "; ".join(plan.irreversible))
-            reverse(plan, verbosity=options["verbosity"])
         if as_json:
             self.stdout.write(json.dumps(plan.as_dict()))
             return
