@@ -19,14 +19,24 @@ import pytest
 def run_playbook() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run a playbook of the current scenario against its instances."""
 
+    runs = 0
+
     def run(playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
+        nonlocal runs
         scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-        return subprocess.run(
+        result = subprocess.run(
             # The inventory folder, with any group_vars or hosts the scenario links beside the file.
             ["ansible-playbook", "--inventory", str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent),
              str(scenario / playbook), *args],
             capture_output=True, text=True, check=False, timeout=900,
         )
+        # Every run's output (with profile_tasks' per-task times) beside the state, for a
+        # failure or a slow run to be read after the scenario is gone.
+        runs += 1
+        log = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")) / "playbooks" / f"{runs:02d}-{playbook}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {playbook} {' '.join(args)}\nrc={result.returncode}\n{result.stdout}\n{result.stderr}")
+        return result
 
     return run
 
