@@ -20,6 +20,7 @@ from django.utils import timezone
 from apranova import reports
 from apranova.charts import render_analytics_charts
 from apranova.models import Report
+from apranova.report_errors import failure_reason
 from apranova.reports.size import rows_up_to
 from core import aprovova, metrics
 from core.report_utils import ReportData, ReportGenerator
@@ -83,7 +84,7 @@ def run_report(report: Report) -> Report | None:
         _discard(written)
         written = []
         report.path, report.artifacts, report.size_bytes, report.checksum_sha256, report.row_count = "", [], None, "", None
-        report.status, report.error = Report.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+        report.status, report.error = Report.Status.FAILED, failure_reason(exc)
         try:
             kept = _record_outcome(report, ["error"])
         except Exception:  # noqa: BLE001 - the database is gone; the sweeper fails the row later.
