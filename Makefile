@@ -184,6 +184,27 @@ status: venv ## One table for every host of ENV (release, deploy, lock, backup, 
 audit-log: venv ## The deploy audit log of every app host of ENV, newest last, prefixed by host [LINES=N per host]
 	ANSIBLE_CALLBACK_RESULT_FORMAT=yaml $(PLAYBOOK) playbooks/audit-log.yml $(if $(LINES),-e audit_log_lines=$(LINES))
 
+# exec runs on the first app host (HOST= picks one): a command that changes data runs once.
+# CMD and MESSAGE reach the plays through the environment, so no quote in them needs escaping.
+.PHONY: exec
+exec maintenance: export APRANOVA_EXEC_COMMAND = $(CMD)
+exec maintenance: export APRANOVA_MAINTENANCE_MESSAGE = $(MESSAGE)
+exec: venv ## A Django management command in a one-off container of the serving release: make exec ENV=... CMD="clearsessions" [HOST=name]
+	@test -n "$$APRANOVA_EXEC_COMMAND" || { echo 'usage: make exec ENV=name CMD="management command and arguments" [HOST=name]'; exit 2; }
+	ANSIBLE_CALLBACK_RESULT_FORMAT=yaml $(PLAYBOOK) playbooks/exec.yml $(if $(HOST),--limit $(HOST))
+
+# Ansible gives modules no terminal: the play writes the command (ssh -t, then docker exec -it)
+# and make runs it from this terminal.
+.PHONY: shell
+shell: venv ## A Django shell in the serving web container of ENV's first app host [HOST=name]
+	$(PLAYBOOK) playbooks/shell.yml $(if $(HOST),--limit $(HOST)) -e shell_script=$(CURDIR)/.cache/shell-$(ENV).sh
+	$(CURDIR)/.cache/shell-$(ENV).sh
+
+.PHONY: maintenance
+maintenance: venv ## The maintenance page (503) on every web host of ENV: make maintenance ENV=... ON=1|0 [MESSAGE="..."]
+	@test "$(ON)" = 1 || test "$(ON)" = 0 || { echo 'usage: make maintenance ENV=name ON=1|0 [MESSAGE="back at 14:00 UTC"]'; exit 2; }
+	$(PLAYBOOK) playbooks/maintenance.yml -e maintenance_on=$(ON)
+
 .PHONY: new-env
 new-env: venv ## A new environment from templates/new-env: NAME= HOST= DOMAIN= EMAIL= SSH_KEY= [ACME=staging] [BACKUP_REPO=sftp:...]
 	ansible-playbook playbooks/new-env.yml -e env_name=$(NAME) -e env_host=$(HOST) -e env_domain=$(DOMAIN) \

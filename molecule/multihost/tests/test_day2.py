@@ -1,0 +1,126 @@
+"""One-off commands (make exec, make shell), the maintenance switch and log shipping, on the
+web+app host of the multihost stack, through the same playbooks the make targets run."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+from conftest import flat_output  # the repository's conftest.py (the verifier's rootdir)
+
+testinfra_hosts = ["ansible://web"]
+
+SITE = "apranova.stack.test"
+
+
+def https(host, path: str) -> tuple[str, str]:
+    """Status and body of a request through nginx, trusting pebble's issuing root."""
+    host.check_output("test -s /tmp/pebble-root.pem || curl -fsS --cacert /etc/pebble/listener.crt "
+                      "https://localhost:15000/roots/0 -o /tmp/pebble-root.pem")
+    out = host.check_output(f"curl -sS --cacert /tmp/pebble-root.pem --max-time 20 --resolve {SITE}:443:127.0.0.1 "
+                            f"-w '\\n%{{http_code}}' https://{SITE}{path}")
+    body, _, status = out.rpartition("\n")
+    return status, body
+
+
+def test_exec_runs_in_a_one_off_container_of_the_serving_release(host, run_playbook):
+    script = ("import os; from django.conf import settings; from django.contrib.auth import get_user_model; "
+              "print('EXEC', os.getuid(), os.environ.get('APP_RELEASE', '-'), settings.DATABASES['default']['HOST'], "
+              "get_user_model().objects.filter(is_superuser=True).count(), os.path.isdir('/srv/aprovova'), "
+              "os.access('/app', os.W_OK))")
+    result = run_playbook("../../playbooks/exec.yml", "-e", json.dumps({"exec_command": f'shell -c "{script}"'}))
+    output = flat_output(result)
+    assert result.returncode == 0, output[-3000:]
+    # The image's user, the app's database (with its admin), APROVOVA mounted, the root read-only.
+    match = re.search(r"EXEC 10001 \S+ (\S+) (\d+) True False", output)
+    assert match and int(match.group(2)) >= 1, output[-3000:]
+    assert host.check_output("docker ps -aq --filter name=^apranova-exec$") == ""
+    # A failing command fails the play, with Django's own message.
+    failed = run_playbook("../../playbooks/exec.yml", "-e", json.dumps({"exec_command": "no_such_command"}))
+    assert failed.returncode != 0 and "Unknown command: 'no_such_command'" in flat_output(failed), flat_output(failed)[-3000:]
+    assert host.check_output("docker ps -aq --filter name=^apranova-exec$") == ""
+
+
+def test_shell_command_opens_a_django_shell_in_the_serving_container(host, run_playbook, tmp_path):
+    script = tmp_path / "shell.sh"
+    result = run_playbook("../../playbooks/shell.yml", "-e", f"shell_script={script}")
+    assert result.returncode == 0, flat_output(result)[-3000:]
+    command = script.read_text().splitlines()[-1]
+    serving = host.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}'").split()
+    assert re.fullmatch(r"exec docker exec -it stack-web docker exec -it (\S+) python3 manage\.py shell", command), command
+    assert command.split()[-4] in serving, (command, serving)
+    # Run as make would, without the terminal a test does not have.
+    shell = subprocess.run(["sh", "-c", command.removeprefix("exec ").replace(" -it ", " -i ")],
+                           input="from django.conf import settings\nprint('SHELL', 6 * 7, settings.DEBUG)\n",
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert shell.returncode == 0 and "SHELL 42 False" in shell.stdout, shell.stdout + shell.stderr
+
+
+def test_maintenance_shows_the_message_then_serves_again(host, run_playbook):
+    message = 'Upgrading the <database> until 14:00 UTC; "reports" wait.'
+    on = run_playbook("../../playbooks/maintenance.yml", "-e", json.dumps({"maintenance_on": 1, "maintenance_message": message}))
+    try:
+        assert on.returncode == 0, flat_output(on)[-3000:]
+        status, body = https(host, "/admin/login/")
+        assert status == "503", (status, body)
+        assert "Upgrading the &lt;database&gt; until 14:00 UTC; &#34;reports&#34; wait." in body, body
+        # Again: nothing changes.
+        again = run_playbook("../../playbooks/maintenance.yml", "-e", json.dumps({"maintenance_on": 1, "maintenance_message": message}))
+        assert again.returncode == 0 and re.search(r"stack-web\s*: ok=\d+ +changed=0 ", again.stdout), again.stdout[-2000:]
+    finally:
+        off = run_playbook("../../playbooks/maintenance.yml", "-e", "maintenance_on=0")
+    assert off.returncode == 0, flat_output(off)[-3000:]
+    assert https(host, "/admin/login/")[0] == "200"
+    assert not host.file("/srv/apranova/maintenance.flag").exists
+    # The page shown when the app is down is the converged one again.
+    assert not host.file("/var/www/maintenance/notice.html").exists
+
+
+SINK = """
+import socketserver
+
+class Lines(socketserver.StreamRequestHandler):
+    def handle(self):
+        with open("/tmp/log-sink.txt", "ab") as out:
+            for line in self.rfile:
+                out.write(line)
+                out.flush()
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+Server(("127.0.0.1", 5514), Lines).serve_forever()
+"""
+
+
+def test_nginx_and_app_logs_are_shipped_to_the_inventorys_target(host):
+    # The scenario points common_log_forward_target at 127.0.0.1:5514 on the web host.
+    assert "127.0.0.1" in host.file("/etc/rsyslog.d/60-apranova-forward.conf").content_string
+    host.check_output(f"echo {base64.b64encode(SINK.encode()).decode()} | base64 -d > /tmp/log-sink.py")
+    host.check_output("systemd-run --unit apranova-log-sink python3 /tmp/log-sink.py")
+    try:
+        # rsyslog has been retrying with growing pauses since the converge: make it try now.
+        host.check_output("sleep 1 && systemctl restart rsyslog")
+        probe = f"/log-probe-{uuid.uuid4().hex}/"
+        assert https(host, probe)[0] == "404"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            lines = host.file("/tmp/log-sink.txt").content_string.splitlines() if host.file("/tmp/log-sink.txt").exists else []
+            nginx = [line for line in lines if " nginx-access " in line and probe in line]
+            app = [line for line in lines if " apranova-app " in line and probe in line]
+            if nginx and app:
+                break
+            time.sleep(2)
+        assert nginx and app, "\n".join(lines[-20:])
+        # The app's line is its JSON access log line, as Docker's json-file keeps it, naming the container's file.
+        assert re.search(r"file=/var/lib/docker/containers/[0-9a-f]{64}/[0-9a-f]{64}-json\.log \{", app[0]), app[0]
+        assert json.loads(json.loads(app[0].split(" ", 8)[8])["log"])["path"] == probe, app[0]
+        assert f'"GET {probe} HTTP' in nginx[0], nginx[0]
+    finally:
+        host.run("systemctl stop apranova-log-sink")
