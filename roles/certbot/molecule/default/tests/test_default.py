@@ -1,5 +1,6 @@
 """nginx + certbot against pebble: issued certificate, renewal without restart, TLS profile,
-headers, redirects, internal location, refusals."""
+headers, redirects, internal location, refusals. The nginx role's own refusals run here too, as
+this scenario is in `make test` and nginx's own is in `make test-all` only."""
 
 import os
 import re
@@ -257,3 +258,17 @@ def test_refuses_domain_that_does_not_reach_host(host, refused):
     assert "Point the DNS record" in output
     assert host.check_output("ls /etc/letsencrypt/live /etc/letsencrypt/renewal") == before
     assert host.run("ls -A /var/www/acme/.well-known/acme-challenge/").stdout == ""
+
+
+def test_nginx_refuses_empty_server_names(host, refused):
+    assert "nginx_server_names must list at least one host name" in refused("refuse-server-names.yml")
+
+
+# Last: it changes the site for good.
+def test_nginx_removes_a_dropped_extra_snippet(host, run_playbook, pebble_root):
+    assert "set_real_ip_from 127.0.0.1;" in host.check_output("nginx -T 2>/dev/null")
+    result = run_playbook("no-extra.yml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert not host.file("/etc/nginx/conf.d/apranova-extra-realip.conf").exists
+    assert "set_real_ip_from" not in host.check_output("nginx -T 2>/dev/null")
+    assert curl(host, f"-o /dev/null -w '%{{http_code}}' https://{NAME}/static/probe.txt").stdout == "200"
