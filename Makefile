@@ -17,8 +17,8 @@ DISTRO ?= debian12
 ENV ?= sandbox
 
 # What `make test` runs (CI has 2 cores and a 45-minute budget): every role on
-# Debian 12 (the certbot scenario converges nginx too, the app scenario docker,
-# postgresql, redis and nginx on one host), and Debian 13 through the multihost stack,
+# Debian 12 (the certbot scenario converges nginx too and runs the nginx role's own
+# refusal tests; the app scenario converges docker, postgresql, redis and nginx on one host), and Debian 13 through the multihost stack,
 # which converges every role with site.yml and runs the stack tests. The one-host stack
 # (molecule/default) runs the same site.yml and tests on one instance: it is in
 # `make test-all` only, with every role on both distros and nginx alone.
