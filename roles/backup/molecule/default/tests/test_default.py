@@ -7,9 +7,11 @@ the full-target fault each switch the repository with a converge and switch it b
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from conftest import app_database_state, flat_output as flat  # the repository's conftest.py (the verifier's rootdir)
@@ -197,6 +199,152 @@ def test_restore_aprovova_delete_newer(host, seeded, hostname, run_playbook):
     assert data_state(host) == seeded
 
 
+METRICS = "/var/lib/prometheus/node-exporter/apranova_backup.prom"
+
+
+def metric(host, name: str) -> float:
+    for line in host.file(METRICS).content_string.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} is not in {METRICS}")
+
+
+FLAG = "/srv/apranova/maintenance.flag"
+MARKER_DIR = "/var/lib/apranova-backup"
+
+
+def record_figures(name: str, figures: dict) -> None:
+    """The fault tests' measurements, beside the scenario's playbook logs, for the operations notes."""
+    path = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")) / "fault-figures.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    known[name] = figures
+    path.write_text(json.dumps(known, indent=2) + "\n")
+
+
+def journal_since(host, cursor: str) -> str:
+    # No unit filter: with one, journalctl (systemd 252) skips the first matching entry after the cursor.
+    return host.check_output(f"journalctl --after-cursor '{cursor}' --no-pager -o cat")
+
+
+def journal_cursor(host) -> str:
+    return host.check_output("journalctl --show-cursor -n 0 -q | sed -n 's/^-- cursor: //p'")
+
+
+def test_killed_restore_keeps_the_serving_database_and_the_flag_goes(host, seeded, hostname, run_playbook):
+    """SIGKILL of a restore (the whole unit, as the OOM killer or a crash would) while the flag is set."""
+    assert host.service("apranova-backup-recover.timer").is_running
+    sql(host, "ledger", "UPDATE entries SET label = 'changed after the backup' WHERE id = 1")
+    kept_before = sql(host, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'ledger_pre_restore_%'")
+    host.run("rm -f /run/backup-alerted")
+    cursor = journal_cursor(host)
+    # A session on the restored copy makes its rename wait (5 s a try, five tries): the restore
+    # stays in its most fragile moment, the maintenance flag set and the swap pending, for the kill.
+    host.check_output(
+        "systemd-run --unit hold-ledger-restore sh -c \"cd / && until runuser -u postgres -- "
+        "psql -XAtq -d ledger_restore -c 'SELECT pg_sleep(300)' 2>/dev/null; do sleep 0.05; done\"")
+    try:
+        host.check_output("systemd-run --unit restore-under-test /usr/local/sbin/apranova-restore --snapshot latest --database ledger")
+        host.check_output(f"timeout 120 sh -c 'until [ -e {FLAG} ]; do sleep 0.1; done'")
+        killed = host.check_output(
+            "systemctl kill --signal=KILL restore-under-test.service && sleep 1 && "
+            f"echo flag=$(test -e {FLAG} && echo set) marker=$(test -e {MARKER_DIR}/restore-in-progress && echo left) "
+            "&& cut -d' ' -f1 /proc/uptime")
+        killed_at = float(killed.split()[-1]) - 1
+        assert "flag=set marker=left" in killed  # what the kill left: the app would answer 503
+    finally:
+        host.run("systemctl stop hold-ledger-restore restore-under-test; systemctl reset-failed restore-under-test")
+        sql(host, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'ledger_restore'")
+    # The serving database never changed hands.
+    assert sql(host, "ledger", "SELECT label FROM entries WHERE id = 1") == "changed after the backup"
+
+    # The recover timer (every 10 s) finishes up: no flag, no half-restored copy, no dumps left.
+    host.check_output(f"timeout 60 sh -c 'while [ -e {FLAG} ]; do sleep 0.2; done'")
+    serving_after = float(host.check_output("cut -d' ' -f1 /proc/uptime")) - killed_at
+    assert not host.file(f"{MARKER_DIR}/restore-in-progress").exists
+    assert sql(host, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'ledger_restore'") == "0"
+    assert sql(host, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'ledger_pre_restore_%'") == kept_before
+    assert host.run(f"ls -d {MARKER_DIR}/restore.*").rc != 0
+    said = journal_since(host, cursor)
+    for line in ("was killed during step 'swapping ledger'", "dropped the unfinished ledger_restore",
+                 "not restored, serving the data they had before the restore: ledger",
+                 f"maintenance flag {FLAG} removed"):
+        assert line in said, said
+    for _ in range(20):  # the alert unit runs after the recovery
+        if host.file("/run/backup-alerted").exists:
+            break
+        time.sleep(0.5)
+    assert host.file("/run/backup-alerted").exists
+
+    # Run again: the restore finishes, everything is as in the snapshot.
+    started = time.monotonic()
+    result = run_playbook("restore.yml", "-e", f"restore_confirm=yes-restore-{hostname}",
+                          "-e", '{"restore_databases": ["ledger"], "restore_aprovova": false}')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rerun = time.monotonic() - started
+    assert data_state(host) == seeded and not host.file(FLAG).exists
+    record_figures("restore killed with the flag set", {
+        "seconds until serving again (flag removed by the timer)": round(serving_after, 1),
+        "serving database during and after the kill": "the one from before the restore (unchanged)",
+        "next recover run changed": "dropped ledger_restore, removed the work directory and the flag, alerted",
+        "seconds of the re-run restore playbook": round(rerun, 1),
+    })
+
+
+def test_killed_backup_leaves_no_lock_and_no_snapshot(host, seeded):
+    """SIGKILL of the backup unit while restic writes: the next run takes a whole snapshot."""
+    before = [s["id"] for s in restic_json(host, "snapshots")]
+    good = json.loads(host.file(STATUS).content_string)
+    host.check_output(f"head -c 40000000 /dev/urandom > {REPORTS}/big.bin")  # a snapshot that takes seconds
+    host.run("rm -f /run/backup-alerted")
+    cursor = journal_cursor(host)
+    try:
+        host.check_output("systemctl start --no-block apranova-backup.service")
+        # restic's lock in the repository: the snapshot is being written.
+        host.check_output(f"timeout 120 sh -c 'until grep -qx \"step=restic backup\" {MARKER_DIR}/run-in-progress "
+                          "2>/dev/null && [ -n \"$(ls /var/backups/restic/locks)\" ]; do sleep 0.05; done'")
+        killed_at = float(host.check_output("systemctl kill --signal=KILL apranova-backup.service && cut -d' ' -f1 /proc/uptime"))
+        # Until its ExecStopPost has finished ("deactivating" is not "active" either).
+        host.check_output("timeout 60 sh -c 'until systemctl show -p ActiveState --value apranova-backup.service "
+                          "| grep -qx failed; do sleep 0.1; done'")
+        settled = float(host.check_output("cut -d' ' -f1 /proc/uptime")) - killed_at
+    finally:
+        host.run(f"rm -f {REPORTS}/big.bin")
+    assert host.check_output("systemctl show -p Result --value apranova-backup.service") == "signal"
+    # Its ExecStopPost set everything right: no lock of ours or restic's, no staging copy, no snapshot.
+    assert host.run("flock -n /run/lock/apranova-backup.lock true").rc == 0
+    assert host.check_output("ls /var/backups/restic/locks") == ""
+    assert not host.file("/var/lib/apranova-backup/staging").exists
+    assert not host.file(f"{MARKER_DIR}/run-in-progress").exists
+    assert [s["id"] for s in restic_json(host, "snapshots")] == before
+    status = json.loads(host.file(STATUS).content_string)
+    assert status["result"] == "failed" and "interrupted during restic backup" in status["message"]
+    assert status["last_snapshot"] == good["last_snapshot"]
+    assert metric(host, "apranova_backup_last_run_success") == 0
+    said = journal_since(host, cursor)
+    assert "was killed during step 'restic backup' (systemd: signal, killed KILL)" in said, said
+    for _ in range(20):
+        if host.file("/run/backup-alerted").exists:
+            break
+        time.sleep(0.5)
+    assert host.file("/run/backup-alerted").exists  # OnFailure= fired for the kill
+
+    # The next run: one new, whole snapshot; the repository is sound.
+    started = time.monotonic()
+    host.check_output("systemctl start apranova-backup.service")
+    took = time.monotonic() - started
+    after = restic_json(host, "snapshots")
+    assert len([s for s in after if s["id"] not in before]) == 1
+    assert json.loads(host.file(STATUS).content_string)["result"] == "success"
+    assert metric(host, "apranova_backup_last_run_success") == 1
+    host.check_output("apranova-backup restic check")
+    record_figures("backup killed while restic wrote", {
+        "seconds until status, metrics, locks and staging were right (ExecStopPost)": round(settled, 1),
+        "next run changed": "one new snapshot; the killed run's unreferenced data pruned with the retention",
+        "seconds of the next run": round(took, 1),
+        "serving": "not affected (a backup never sets the maintenance flag)",
+    })
+
+
 def test_check_service_reads_the_data(host):
     host.check_output("systemctl start apranova-backup-check.service")
     journal = host.check_output("journalctl -u apranova-backup-check.service --no-pager -o cat")
@@ -345,20 +493,14 @@ def test_full_target_fails_loudly_and_keeps_the_last_good_backup(host, seeded):
         assert restic_json(host, "snapshots") == snapshots
         check = host.run("apranova-backup restic check --no-lock --read-data")
         assert check.rc == 0, check.stdout + check.stderr
+        # ... and restores: the ledger's dump out of it is a whole archive.
+        assert "TABLE DATA public entries" in host.check_output(
+            "apranova-backup restic dump --no-lock latest /var/lib/apranova-backup/staging/postgresql/ledger.dump "
+            "| pg_restore --list")
     finally:
         host.run(f"rm -f {REPORTS}/big.bin")
         host.run("cp -p /root/restic.env.local /etc/apranova-backup/restic.env")
         host.run("umount /mnt/small-target")
-
-
-METRICS = "/var/lib/prometheus/node-exporter/apranova_backup.prom"
-
-
-def metric(host, name: str) -> float:
-    for line in host.file(METRICS).content_string.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} is not in {METRICS}")
 
 
 def test_failed_backup_is_loud_in_status_and_metrics(host):
