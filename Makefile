@@ -24,7 +24,7 @@ ENV ?= sandbox
 # `make test-all` only, with every role on both distros and nginx alone.
 # Longest first: .ci/scenarios runs two at a time.
 ROLES          := app backup certbot postgresql docker common redis
-ALL_ROLES      := app backup certbot nginx postgresql docker common redis
+ALL_ROLES      := app backup certbot nginx postgresql docker common redis monitoring
 TEST_MATRIX    := roles/app:debian12 molecule/multihost:debian13 \
                   $(foreach r,$(filter-out app,$(ROLES)),roles/$(r):debian12)
 # The multihost scenario's two distros share instance names (.ci/scenarios runs them one
