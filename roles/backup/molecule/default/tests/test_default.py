@@ -260,7 +260,9 @@ def test_killed_restore_keeps_the_serving_database_and_the_flag_goes(host, seede
     # The recover timer (every 10 s) finishes up: no flag, no half-restored copy, no dumps left.
     host.check_output(f"timeout 60 sh -c 'while [ -e {FLAG} ]; do sleep 0.2; done'")
     serving_after = float(host.check_output("cut -d' ' -f1 /proc/uptime")) - killed_at
-    assert not host.file(f"{MARKER_DIR}/restore-in-progress").exists
+    # The flag goes first; dropping the half-restored copy waits for a checkpoint.
+    host.check_output(f"timeout 120 sh -c 'while [ -e {MARKER_DIR}/restore-in-progress ]; do sleep 0.2; done'")
+    cleaned_after = float(host.check_output("cut -d' ' -f1 /proc/uptime")) - killed_at
     assert sql(host, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'ledger_restore'") == "0"
     assert sql(host, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'ledger_pre_restore_%'") == kept_before
     assert host.run(f"ls -d {MARKER_DIR}/restore.*").rc != 0
@@ -284,6 +286,7 @@ def test_killed_restore_keeps_the_serving_database_and_the_flag_goes(host, seede
     assert data_state(host) == seeded and not host.file(FLAG).exists
     record_figures("restore killed with the flag set", {
         "seconds until serving again (flag removed by the timer)": round(serving_after, 1),
+        "seconds until cleaned up (half-restored copy dropped)": round(cleaned_after, 1),
         "serving database during and after the kill": "the one from before the restore (unchanged)",
         "next recover run changed": "dropped ledger_restore, removed the work directory and the flag, alerted",
         "seconds of the re-run restore playbook": round(rerun, 1),
