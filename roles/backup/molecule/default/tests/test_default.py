@@ -214,8 +214,11 @@ MARKER_DIR = "/var/lib/apranova-backup"
 
 
 def record_figures(name: str, figures: dict) -> None:
-    """The fault tests' measurements, beside the scenario's playbook logs, for the operations notes."""
-    path = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")) / "fault-figures.json"
+    """The fault tests' measurements, beside the scenario's log (the state folder goes with the
+    instance), for the operations notes."""
+    repo = os.environ.get("APRANOVA_REPO")
+    folder = Path(repo) / ".cache" / "molecule-logs" if repo else Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"))
+    path = folder / f"{os.environ.get('MOLECULE_INSTANCE', 'backup')}-fault-figures.json"
     known = json.loads(path.read_text()) if path.exists() else {}
     known[name] = figures
     path.write_text(json.dumps(known, indent=2) + "\n")
