@@ -59,12 +59,14 @@ def test_prometheus_scrapes_every_hosts_node_exporter(host):
     names = sorted(host.ansible.get_variables()["groups"]["all"])
 
     # Only the inventory's hosts: the package's own first configuration may have left other series.
-    def all_up():
-        up = [s for s in query(monitor, "up{job='node'} == 1") if s["metric"]["instance"] in names]
-        return up if len(up) == len(names) else []
-
-    up = wait_for(all_up, 60, "node exporter answering on every host")
-    assert sorted(s["metric"]["instance"] for s in up) == names
+    deadline = time.monotonic() + 90
+    while True:
+        up = sorted(s["metric"]["instance"] for s in query(monitor, "up{job='node'} == 1") if s["metric"]["instance"] in names)
+        if up == names or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    targets = json.loads(monitor.check_output("curl -fsS http://127.0.0.1:9090/api/v1/targets"))["data"]["activeTargets"]
+    assert up == names, [(t["labels"], t["scrapeUrl"], t["health"], t["lastError"]) for t in targets]
     # Every rule of monitoring/rules is loaded, and only loopback is listened on.
     groups = json.loads(monitor.check_output("curl -fsS http://127.0.0.1:9090/api/v1/rules"))["data"]["groups"]
     assert "ApranovaBackupFailed" in [rule["name"] for group in groups for rule in group["rules"]]
