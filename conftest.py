@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Callable
@@ -30,10 +31,15 @@ def run_playbook() -> Callable[..., subprocess.CompletedProcess[str]]:
              str(scenario / playbook), *args],
             capture_output=True, text=True, check=False, timeout=900,
         )
-        # Every run's output (with profile_tasks' per-task times) beside the state, for a
-        # failure or a slow run to be read after the scenario is gone.
+        # Every run's output (with profile_tasks' per-task times) beside the scenario's log
+        # (Molecule's destroy removes the state folder), for a failure or a slow run to be
+        # read after the scenario is gone.
         runs += 1
-        log = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")) / "playbooks" / f"{runs:02d}-{playbook}.log"
+        state = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp/molecule"))
+        logs = Path(os.environ.get("APRANOVA_REPO", "/tmp")) / ".cache" / "molecule-logs" / f"{state.name}-playbooks"
+        log = logs / f"{runs:02d}-{playbook}.log"
+        if runs == 1:  # a previous run's logs go
+            shutil.rmtree(logs, ignore_errors=True)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"$ {playbook} {' '.join(args)}\nrc={result.returncode}\n{result.stdout}\n{result.stderr}")
         return result
