@@ -248,11 +248,12 @@ def test_killed_restore_keeps_the_serving_database_and_the_flag_goes(host, seede
     try:
         host.check_output("systemd-run --unit restore-under-test /usr/local/sbin/apranova-restore --snapshot latest --database ledger")
         host.check_output(f"timeout 120 sh -c 'until [ -e {FLAG} ]; do sleep 0.1; done'")
+        # Looked at in the same breath as the kill: the recover timer (every 10 s) may come any moment.
         killed = host.check_output(
-            "systemctl kill --signal=KILL restore-under-test.service && sleep 1 && "
+            "systemctl kill --signal=KILL restore-under-test.service && "
             f"echo flag=$(test -e {FLAG} && echo set) marker=$(test -e {MARKER_DIR}/restore-in-progress && echo left) "
             "&& cut -d' ' -f1 /proc/uptime")
-        killed_at = float(killed.split()[-1]) - 1
+        killed_at = float(killed.split()[-1])
         assert "flag=set marker=left" in killed  # what the kill left: the app would answer 503
     finally:
         host.run("systemctl stop hold-ledger-restore restore-under-test; systemctl reset-failed restore-under-test")
