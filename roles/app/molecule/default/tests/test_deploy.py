@@ -313,6 +313,10 @@ def finish_after_kill(host, run_playbook, settings: tuple[str, ...]) -> str:
     labels = host.check_output("docker ps --format '{{.Label \"apranova_role\"}} {{.Label \"apranova_config\"}}'")
     assert len({line.split()[1] for line in labels.splitlines() if line.split()[0] in ("web", "worker", "beat")}) == 1
     assert host.file("/srv/apranova/releases.log").content_string.split()[-1] == "v2"
+    # A finished deploy is a successful run in the metrics, whether this run deployed or completed it.
+    metrics = deploy_metrics(host)
+    assert metrics['apranova_deploy_info{release="v2"}'] == 1.0
+    assert metrics["apranova_deploy_last_run_success"] == 1.0 and metrics["apranova_deploy_lock_held"] == 0.0
     return flat_output(again)
 
 
