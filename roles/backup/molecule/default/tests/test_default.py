@@ -69,8 +69,8 @@ def seeded(host) -> dict:
         "ALTER TABLE entries OWNER TO apranova;",
     )
     # Enough objects that pg_restore's table of contents takes many pipe writes, as the app's
-    # real schema does: the restore once died with SIGPIPE there (exit 141) and only the
-    # small synthetic schema passed.
+    # real schema does: a restore that stops reading the listing early dies with SIGPIPE
+    # (exit 141) here, which a small schema would never show.
     host.check_output(
         "cd / && runuser -u postgres -- psql -Xq -v ON_ERROR_STOP=1 -d ledger -c %s",
         "DO $$ BEGIN FOR i IN 1..300 LOOP "
