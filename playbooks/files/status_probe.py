@@ -73,16 +73,17 @@ def units() -> dict[str, Any]:
     return {"error": "", "units": states}
 
 
-def readyz(port: str) -> dict[str, object]:
+def readyz(address: str, port: str) -> dict[str, object]:
+    host = f"[{address}]" if ":" in address else address
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{int(port)}/readyz", timeout=5) as response:
+        with urllib.request.urlopen(f"http://{host}:{int(port)}/readyz", timeout=5) as response:
             body = response.read(300).decode("utf-8", "replace")
             return {"ok": response.status == 200, "detail": f"{response.status} {body.strip()}"[:120]}
     except (urllib.error.URLError, OSError, ValueError) as error:
         return {"ok": False, "detail": str(getattr(error, "reason", error))[:120]}
 
 
-def containers() -> dict[str, object]:
+def containers(address: str) -> dict[str, object]:
     rc, out = run(["docker", "version", "--format", "{{.Server.Version}}"])
     if rc != 0:
         return {"available": False, "error": out.splitlines()[-1] if out else f"exit {rc}", "containers": []}
@@ -94,7 +95,7 @@ def containers() -> dict[str, object]:
         name, status, role, release, port = (line.split("\t") + [""] * 5)[:5]
         item: dict[str, object] = {"name": name, "status": status, "role": role, "release": release, "port": port}
         if role == "web" and status.startswith("Up") and port:
-            item["readyz"] = readyz(port)
+            item["readyz"] = readyz(address, port)
         found.append(item)
     return {"available": True, "error": "", "containers": found}
 
@@ -117,12 +118,14 @@ def disks() -> list[dict[str, object]]:
 
 def main() -> int:
     directory = sys.argv[1] if len(sys.argv) > 1 else TEXTFILE_DIR
+    # Where the web containers listen: loopback, or the private address other web hosts reach.
+    address = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
     report = {
         "now": time.time(),
         "textfiles": textfiles(directory),
         "backup_installed": backup_installed(),
         "systemd": units(),
-        "docker": containers(),
+        "docker": containers(address),
         "disks": disks(),
     }
     json.dump(report, sys.stdout)

@@ -1,8 +1,9 @@
-"""db and cache are reachable from the app host only."""
+"""db and cache are reachable from the app host only, and the app from the web host only."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 
 import pytest
@@ -22,16 +23,44 @@ def can_connect(host, ip: str, port: int) -> bool:
     return host.run(f"timeout 3 bash -c '</dev/tcp/{ip}/{port}'").rc == 0
 
 
-@pytest.mark.parametrize(("target", "port"), [("stack-db", 5432), ("stack-cache", 6379)])
-def test_app_host_reaches_db_and_cache(target, port):
-    web = instance("stack-web")
-    assert can_connect(web, address(target), port)
+def test_app_host_reaches_the_db():
+    assert can_connect(instance("stack-cache"), address("stack-db"), 5432)
 
 
 @pytest.mark.parametrize(("source", "target", "port"),
-                         [("stack-cache", "stack-db", 5432), ("stack-db", "stack-cache", 6379)])
+                         [("stack-web", "stack-db", 5432), ("stack-web", "stack-cache", 6379),
+                          ("stack-db", "stack-cache", 6379)])
 def test_other_hosts_are_refused(source, target, port):
     assert not can_connect(instance(source), address(target), port)
+
+
+def serving_port(app) -> str:
+    return app.check_output("docker ps --filter label=apranova_role=web --format '{{.Label \"apranova_port\"}}' | head -1")
+
+
+def test_web_host_proxies_to_the_app_hosts_private_address():
+    web, app = instance("stack-web"), instance("stack-cache")
+    port = serving_port(app)
+    # nginx's upstream lists the app host's private address and serving port, written by the nginx role.
+    upstream = web.check_output("nginx -T 2>/dev/null | grep -A3 '^upstream apranova_app'; cat /etc/nginx/upstreams/apranova/*.conf")
+    assert f"server {address('stack-cache')}:{port};" in upstream, upstream
+    assert not web.file("/etc/nginx/upstreams/apranova/_default.conf").exists
+    # gunicorn listens there, not on every address.
+    listening = app.check_output(f"ss -Htln 'sport = :{port}'")
+    assert f"{address('stack-cache')}:{port}" in listening and "0.0.0.0" not in listening, listening
+    assert web.check_output(f"curl -fsS --max-time 5 http://{address('stack-cache')}:{port}/healthz")
+
+
+def test_app_ports_are_refused_by_the_firewall_to_other_hosts():
+    db, app = instance("stack-db"), instance("stack-cache")
+    port, target = serving_port(app), address("stack-cache")
+    # The route is there (the db host reaches the app host's SSH), and the port serves the web
+    # host (test above): a failed connection from the db host is the firewall's drop.
+    assert can_connect(db, target, 22)
+    assert not can_connect(db, target, int(port))
+    rules = app.check_output("nft list chain inet host_firewall input")
+    web = re.escape(address("stack-web"))
+    assert re.search(rf"ip saddr {{?\s*{web}(/32)?\s*}}? tcp dport {port} accept", rules), rules
 
 
 @pytest.mark.parametrize(("target", "port"), [("stack-db", 5432), ("stack-cache", 6379)])
@@ -41,9 +70,9 @@ def test_the_docker_host_is_refused(target, port):
 
 
 def test_app_uses_the_db_host():
-    env = instance("stack-web").file("/etc/apranova/app.env").content_string
+    env = instance("stack-cache").file("/etc/apranova/app.env").content_string
     assert f"@{address('stack-db')}:5432/apranova?sslmode=require" in env
-    assert f"@{address('stack-cache')}:6379/" in env
+    assert "@127.0.0.1:6379/" in env
 
 
 def test_app_connections_to_the_db_are_encrypted():
@@ -75,3 +104,14 @@ def test_backup_key_runs_sftp_only():
     # The server's host key was pinned, not learnt on first use.
     assert "ssh-ed25519" in db.file("/etc/apranova-backup/known_hosts").content_string
     assert db.run(f"ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/dev/null restic@{address('stack-cache')} true").rc != 0
+
+
+def test_web_host_apart_serves_static_files_and_downloads():
+    web = instance("stack-web")
+    assert not web.file("/srv/apranova/static/admin").exists
+    site = "apranova.stack.test"
+    web.check_output("test -s /tmp/pebble-root.pem || curl -fsS --cacert /etc/pebble/listener.crt "
+                     "https://localhost:15000/roots/0 -o /tmp/pebble-root.pem")
+    out = web.check_output(f"curl -sS --cacert /tmp/pebble-root.pem --max-time 20 --resolve {site}:443:127.0.0.1 "
+                           f"-o /dev/null -w '%{{http_code}} %{{content_type}}' https://{site}/static/admin/css/base.css")
+    assert out.startswith("200 text/css"), out

@@ -1,20 +1,30 @@
-"""One-off commands (make exec, make shell), the maintenance switch and log shipping, on the
-web+app host of the multihost stack, through the same playbooks the make targets run. (This file
-sorts after test_isolation.py, whose encrypted-connection count needs the app's recent requests.)"""
+"""One-off commands (make exec, make shell), the maintenance switch and log shipping in the
+multihost stack (the web host apart from the app host), through the same playbooks the make
+targets run. (This file sorts after test_isolation.py, whose encrypted-connection count needs
+the app's recent requests.)"""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import time
 import uuid
 
 import pytest
+import testinfra
 from conftest import flat_output  # the repository's conftest.py (the verifier's rootdir)
 
 testinfra_hosts = ["ansible://web"]
+
+
+@pytest.fixture(scope="module")
+def app(host):
+    """The app host, where the containers run."""
+    name = host.ansible.get_variables()["groups"]["app"][0]
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
 
 SITE = "apranova.stack.test"
 
@@ -29,7 +39,7 @@ def https(host, path: str) -> tuple[str, str]:
     return status, body
 
 
-def test_exec_runs_in_a_one_off_container_of_the_serving_release(host, run_playbook):
+def test_exec_runs_in_a_one_off_container_of_the_serving_release(app, run_playbook):
     script = ("import os; from django.conf import settings; from django.contrib.auth import get_user_model; "
               "print('EXEC', os.getuid(), os.environ.get('APP_RELEASE', '-'), settings.DATABASES['default']['HOST'], "
               "get_user_model().objects.filter(is_superuser=True).count(), os.path.isdir('/srv/aprovova'), "
@@ -39,20 +49,20 @@ def test_exec_runs_in_a_one_off_container_of_the_serving_release(host, run_playb
     assert result.returncode == 0, output[-3000:]
     # The image's user, a query on the app's database, APROVOVA mounted, the root read-only.
     assert re.search(r"EXEC 10001 \S+ \S+ \d+ True False", output), output[-3000:]
-    assert host.check_output("docker ps -aq --filter name=^apranova-exec$") == ""
+    assert app.check_output("docker ps -aq --filter name=^apranova-exec$") == ""
     # A failing command fails the play, with Django's own message.
     failed = run_playbook("../../playbooks/exec.yml", "-e", json.dumps({"exec_command": "no_such_command"}))
     assert failed.returncode != 0 and "Unknown command: 'no_such_command'" in flat_output(failed), flat_output(failed)[-3000:]
-    assert host.check_output("docker ps -aq --filter name=^apranova-exec$") == ""
+    assert app.check_output("docker ps -aq --filter name=^apranova-exec$") == ""
 
 
-def test_shell_command_opens_a_django_shell_in_the_serving_container(host, run_playbook, tmp_path):
+def test_shell_command_opens_a_django_shell_in_the_serving_container(app, run_playbook, tmp_path):
     script = tmp_path / "shell.sh"
     result = run_playbook("../../playbooks/shell.yml", "-e", f"shell_script={script}")
     assert result.returncode == 0, flat_output(result)[-3000:]
     command = script.read_text().splitlines()[-1]
-    serving = host.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}'").split()
-    assert re.fullmatch(r"exec docker exec -it stack-web docker exec -it (\S+) python3 manage\.py shell", command), command
+    serving = app.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}'").split()
+    assert re.fullmatch(rf"exec docker exec -it {app.backend.host} docker exec -it (\S+) python3 manage\.py shell", command), command
     assert command.split()[-4] in serving, (command, serving)
     # Run as make would, without the terminal a test does not have.
     shell = subprocess.run(["sh", "-c", command.removeprefix("exec ").replace(" -it ", " -i ")],
@@ -109,27 +119,33 @@ def access_path(line: str) -> str | None:
         return None
 
 
-def test_nginx_and_app_logs_are_shipped_to_the_inventorys_target(host):
-    # The scenario points common_log_forward_target at 127.0.0.1:5514 on the web host.
-    assert "127.0.0.1" in host.file("/etc/rsyslog.d/60-apranova-forward.conf").content_string
-    host.check_output(f"echo {base64.b64encode(SINK.encode()).decode()} | base64 -d > /tmp/log-sink.py")
-    host.check_output("systemd-run --unit apranova-log-sink python3 /tmp/log-sink.py")
+def shipped(host) -> list[str]:
+    return host.file("/tmp/log-sink.txt").content_string.splitlines() if host.file("/tmp/log-sink.txt").exists else []
+
+
+def test_nginx_and_app_logs_are_shipped_to_the_inventorys_target(host, app):
+    # The scenario points common_log_forward_target at 127.0.0.1:5514 on the web and app hosts.
+    for each in (host, app):
+        assert "127.0.0.1" in each.file("/etc/rsyslog.d/60-apranova-forward.conf").content_string
+        each.check_output(f"echo {base64.b64encode(SINK.encode()).decode()} | base64 -d > /tmp/log-sink.py")
+        each.check_output("systemd-run --unit apranova-log-sink python3 /tmp/log-sink.py")
     try:
         # rsyslog has been retrying with growing pauses since the converge: make it try now.
-        host.check_output("sleep 1 && systemctl restart rsyslog")
+        for each in (host, app):
+            each.check_output("sleep 1 && systemctl restart rsyslog")
         probe = f"/log-probe-{uuid.uuid4().hex}/"
         https(host, probe)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            lines = host.file("/tmp/log-sink.txt").content_string.splitlines() if host.file("/tmp/log-sink.txt").exists else []
-            nginx = [line for line in lines if " nginx-access " in line and probe in line]
-            app = [line for line in lines if " apranova-app " in line and access_path(line) == probe]
-            if nginx and app:
+            nginx = [line for line in shipped(host) if " nginx-access " in line and probe in line]
+            apps = [line for line in shipped(app) if " apranova-app " in line and access_path(line) == probe]
+            if nginx and apps:
                 break
             time.sleep(2)
-        assert nginx and app, "\n".join(lines[-20:])
+        assert nginx and apps, "\n".join(shipped(host)[-10:] + shipped(app)[-10:])
         # The app's line is its JSON access line as Docker's json-file keeps it, naming the container's file.
-        assert re.search(r"file=/var/lib/docker/containers/[0-9a-f]{64}/[0-9a-f]{64}-json\.log \{", app[0]), app[0]
+        assert re.search(r"file=/var/lib/docker/containers/[0-9a-f]{64}/[0-9a-f]{64}-json\.log \{", apps[0]), apps[0]
         assert f'"GET {probe} HTTP' in nginx[0], nginx[0]
     finally:
-        host.run("systemctl stop apranova-log-sink")
+        for each in (host, app):
+            each.run("systemctl stop apranova-log-sink")

@@ -294,7 +294,7 @@ def web_containers(host) -> list[str]:
 
 def upstream_web(host) -> str:
     """The web container on the port nginx's upstream names."""
-    port = re.search(r":(\d+) ", host.file("/etc/nginx/conf.d/apranova-upstream.conf").content_string).group(1)
+    port = re.search(r"server [^\s:]+:(\d+);", host.file(f"/etc/nginx/upstreams/apranova/{host.backend.host}.conf").content_string).group(1)
     return f"apranova-web-{port}"
 
 

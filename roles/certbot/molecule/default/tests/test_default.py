@@ -2,6 +2,7 @@
 headers, redirects, internal location, refusals. The nginx role's own refusals run here too, as
 this scenario is in `make test` and nginx's own is in `make test-all` only."""
 
+import json
 import os
 import re
 import shlex
@@ -10,6 +11,7 @@ import subprocess
 import tempfile
 
 import pytest
+from conftest import flat_output  # the repository's conftest.py (the verifier's rootdir)
 
 NAME = "app.apranova.test"
 RESOLVE = f"--resolve {NAME}:443:127.0.0.1 --resolve {NAME}:80:127.0.0.1"
@@ -48,7 +50,7 @@ def test_nginx_serves_certificate_issued_by_pebble(host, pebble_root):
         "| openssl x509 -noout -checkend 0"
     ).rc == 0
     assert curl(host, f"-o /dev/null -w '%{{http_code}}' https://{NAME}/static/probe.txt").stdout == "200"
-    # The TLS snippet both roles agree on points at the issued certificate.
+    # nginx's TLS snippet points at the issued certificate.
     assert f"/etc/letsencrypt/live/{NAME}/fullchain.pem" in host.check_output("nginx -T 2>/dev/null")
 
 
@@ -262,6 +264,40 @@ def test_refuses_domain_that_does_not_reach_host(host, refused):
 
 def test_nginx_refuses_empty_server_names(host, refused):
     assert "nginx_server_names must list at least one host name" in refused("refuse-server-names.yml")
+
+
+def test_nginx_upstream_lists_registered_hosts_and_refuses_a_bad_one(host, run_playbook, refused, pebble_root):
+    """The upstream entry point a deploy calls: a host's servers replace the default ones, a
+    server nginx cannot resolve is refused with the live site untouched, and the last host
+    cannot be removed."""
+    members = "/etc/nginx/upstreams/apranova"
+    assert "server 127.0.0.1:8000;" in host.file(f"{members}/_default.conf").content_string
+
+    def register(member: str, servers: list[str]):
+        return run_playbook("upstream.yml", "-e", json.dumps({"member": member, "servers": servers}))
+
+    try:
+        first = register("app-one", ["127.0.0.1:8101"])
+        assert first.returncode == 0, flat_output(first)[-3000:]
+        dump = host.check_output("nginx -T 2>/dev/null")
+        assert "server 127.0.0.1:8101;" in dump and "server 127.0.0.1:8000;" not in dump, dump[-2000:]
+        assert not host.file(f"{members}/_default.conf").exists
+        again = register("app-one", ["127.0.0.1:8101"])
+        assert again.returncode == 0 and not re.search(r"changed=[1-9]", again.stdout), again.stdout[-2000:]
+
+        before = host.check_output(f"md5sum {members}/*.conf /etc/nginx/conf.d/*.conf")
+        output = flat_output(register("app-two", ["app-two.invalid:8101"]))
+        assert "host not found in upstream" in output, output[-3000:]
+        assert host.check_output(f"md5sum {members}/*.conf /etc/nginx/conf.d/*.conf") == before
+        assert "must be a plain name" in refused("upstream.yml", "-e", json.dumps({"member": "../x", "servers": []}))
+        assert "is the last application host" in refused("upstream.yml", "-e", json.dumps({"member": "app-one", "servers": []}))
+        assert curl(host, f"-o /dev/null -w '%{{http_code}}' https://{NAME}/static/probe.txt").stdout == "200"
+    finally:
+        # Back to the converged state: the default servers, no registered host.
+        host.run(f"rm -f {members}/app-*.conf")
+        restored = run_playbook("converge.yml")
+        assert restored.returncode == 0, flat_output(restored)[-3000:]
+    assert "server 127.0.0.1:8000;" in host.check_output("nginx -T 2>/dev/null")
 
 
 # Last: it changes the site for good.
