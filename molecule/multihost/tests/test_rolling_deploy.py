@@ -1,0 +1,96 @@
+"""A deploy and a rollback of the app host, switched on the web host apart from it, under load on
+endpoints that read and write the database: no failed request. The load runs on the web host
+through its nginx (the app scenario's load client). Last of this folder's files: it leaves the
+scenario's release (app_release) serving again for the stack tests that follow."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import testinfra
+from conftest import flat_output  # the repository's conftest.py (the verifier's rootdir)
+
+testinfra_hosts = ["ansible://web"]
+
+SITE = "apranova.stack.test"
+ADMIN = "admin:stack-admin-password"
+LOAD = Path(__file__).resolve().parents[3] / "roles" / "app" / "molecule" / "default" / "tests" / "load.py"
+
+
+def app_host(host):
+    name = host.ansible.get_variables()["groups"]["app"][0]
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
+
+
+def curl(host) -> str:
+    host.check_output("test -s /tmp/pebble-root.pem || curl -fsS --cacert /etc/pebble/listener.crt "
+                      "https://localhost:15000/roots/0 -o /tmp/pebble-root.pem")
+    return f"curl -fsS --cacert /tmp/pebble-root.pem --max-time 20 --resolve {SITE}:443:127.0.0.1"
+
+
+def serving_release(host) -> str:
+    return json.loads(host.check_output(f"{curl(host)} https://{SITE}/healthz"))["release"]
+
+
+def succeeded_report(host) -> str:
+    created = json.loads(host.check_output(
+        f"{curl(host)} -u {ADMIN} -H 'Content-Type: application/json' -d '{{\"type\": \"users\", \"format\": \"csv\"}}' "
+        f"https://{SITE}/api/reports/"))
+    for _ in range(90):
+        report = json.loads(host.check_output(f"{curl(host)} -u {ADMIN} https://{SITE}/api/reports/{created['id']}/"))
+        if report["status"] == "succeeded":
+            return str(report["id"])
+        time.sleep(1)
+    raise AssertionError(f"report {created['id']} did not succeed: {report}")
+
+
+def under_load(host, app, run_playbook, *playbook: str) -> tuple[float, dict]:
+    web_container = app.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}' | head -1")
+    token = app.check_output(f"docker exec {web_container} python3 manage.py drf_create_token admin").split()[2]
+    report = succeeded_report(host)
+    host.check_output(f"cat > /tmp/load.py <<'EOF'\n{LOAD.read_text()}\nEOF")
+    host.run("rm -f /tmp/load.stop /tmp/load.json")
+    host.check_output(f"systemd-run --unit=load --collect python3 /tmp/load.py {SITE} {token} {report}")
+    started = time.monotonic()
+    result = run_playbook(*playbook)
+    took = time.monotonic() - started
+    time.sleep(3)  # the new release answers the load for a while too
+    host.run("touch /tmp/load.stop")
+    for _ in range(200):
+        if host.file("/tmp/load.json").exists:
+            break
+        time.sleep(0.2)
+    summary = json.loads(host.file("/tmp/load.json").content_string)
+    assert result.returncode == 0, flat_output(result)[-3000:]
+    print(f"{' '.join(playbook[-2:])}: {took:.1f} s, {summary['requests']} requests {summary['by_kind']}, "
+          f"{len(summary['failed'])} failed")
+    return took, summary
+
+
+def member(host, app) -> str:
+    return host.file(f"/etc/nginx/upstreams/apranova/{app.backend.host}.conf").content_string
+
+
+def test_a_deploy_and_a_rollback_switch_the_web_host_apart_with_no_failed_request(host, run_playbook):
+    app = app_host(host)
+    first = host.ansible.get_variables()["app_release"]
+    before = re.search(r"server (\S+):(\d+);", member(host, app)).groups()
+    assert serving_release(host) == first
+
+    _, deployed = under_load(host, app, run_playbook, "../../playbooks/deploy.yml", "-e", "app_release=stack-v2")
+    assert deployed["failed"] == [], deployed["failed"][:20]
+    assert deployed["requests"] >= 100
+    assert serving_release(host) == "stack-v2"
+    after = re.search(r"server (\S+):(\d+);", member(host, app)).groups()
+    # The same app host, on the other port: the web host's nginx was switched by the deploy.
+    assert after[0] == before[0] and after[1] != before[1], (before, after)
+    assert {release for _, release in deployed["releases"]} == {first, "stack-v2"}
+
+    _, rolled = under_load(host, app, run_playbook, "../../playbooks/rollback.yml", "-e", f"app_rollback_release={first}")
+    assert rolled["failed"] == [], rolled["failed"][:20]
+    assert serving_release(host) == first
+    assert re.search(r"server (\S+):(\d+);", member(host, app)).groups() == before
