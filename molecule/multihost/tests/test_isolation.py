@@ -16,7 +16,10 @@ def instance(name: str):
 
 
 def address(name: str) -> str:
-    return instance(name).check_output("hostname -I").split()[0]
+    """The address other hosts reach it at (apranova_private_address: the default route's source),
+    not docker0's on an app host."""
+    route = instance(name).check_output("ip -4 -o route get 192.0.2.1")
+    return re.search(r" src (\S+)", route).group(1)
 
 
 def can_connect(host, ip: str, port: int) -> bool:

@@ -1,7 +1,7 @@
 """A deploy and a rollback of the app host, switched on the web host apart from it, under load on
 endpoints that read and write the database: no failed request. The load runs on the web host
-through its nginx (the app scenario's load client). Last of this folder's files: it leaves the
-scenario's release (app_release) serving again for the stack tests that follow."""
+through its nginx (the app scenario's load client). The scenario's last test (the stack tests
+run first): the rollback leaves the scenario's release (app_release) serving again."""
 
 from __future__ import annotations
 
