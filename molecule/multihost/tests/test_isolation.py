@@ -49,8 +49,8 @@ def test_web_host_proxies_to_the_app_hosts_private_address():
     assert f"server {address('stack-cache')}:{port};" in upstream, upstream
     assert not web.file("/etc/nginx/upstreams/apranova/_default.conf").exists
     # gunicorn listens there, not on every address.
-    listening = app.check_output(f"ss -Htln 'sport = :{port}'")
-    assert f"{address('stack-cache')}:{port}" in listening and "0.0.0.0" not in listening, listening
+    listening = [line.split()[3] for line in app.check_output(f"ss -Htln 'sport = :{port}'").splitlines()]
+    assert listening == [f"{address('stack-cache')}:{port}"], listening
     assert web.check_output(f"curl -fsS --max-time 5 http://{address('stack-cache')}:{port}/healthz")
 
 
