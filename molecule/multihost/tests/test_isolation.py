@@ -37,6 +37,10 @@ def test_other_hosts_are_refused(source, target, port):
     assert not can_connect(instance(source), address(target), port)
 
 
+def serving_web_container(app) -> str:
+    return app.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}' | head -1")
+
+
 def serving_port(app) -> str:
     return app.check_output("docker ps --filter label=apranova_role=web --format '{{.Label \"apranova_port\"}}' | head -1")
 
@@ -79,12 +83,21 @@ def test_app_uses_the_db_host():
 
 
 def test_app_connections_to_the_db_are_encrypted():
-    db = instance("stack-db")
+    # The serving release's own connection, opened with its settings, as the db host sees it
+    # (counting the app's open connections instead depended on how recently a request came).
+    app, db = instance("stack-cache"), instance("stack-db")
+    web = serving_web_container(app)
+    seen = app.check_output(
+        f"docker exec {web} python3 manage.py shell -c \"from django.db import connection; c = connection.cursor(); "
+        "c.execute('SELECT ssl, client_addr FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE pid = pg_backend_pid()'); "
+        "print(*c.fetchone())\"")
+    assert seen.split() == ["True", address("stack-cache")], seen
+    # And every connection the app has open now.
     encrypted = db.check_output(
         "runuser -u postgres -- psql -XAtc \"SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s "
         "JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'apranova'\"")
     with_tls, total = map(int, encrypted.split("|"))
-    assert total > 0 and with_tls == total
+    assert with_tls == total, encrypted
 
 
 def test_backups_go_to_the_backup_host_over_sftp():
