@@ -212,6 +212,10 @@ maintenance: venv ## The maintenance page (503) on every web host of ENV: make m
 	@test "$(ON)" = 1 || test "$(ON)" = 0 || { echo 'usage: make maintenance ENV=name ON=1|0 [MESSAGE="back at 14:00 UTC"]'; exit 2; }
 	$(PLAYBOOK) playbooks/maintenance.yml -e maintenance_on=$(ON)
 
+.PHONY: internal-ca
+internal-ca: venv ## The CA for TLS between hosts (db or cache apart from the app), into ENV's vault: make internal-ca ENV=...
+	ansible-playbook playbooks/internal-ca.yml -e ca_env=$(ENV)
+
 .PHONY: new-env
 new-env: venv ## A new environment from templates/new-env: NAME= HOST= DOMAIN= EMAIL= SSH_KEY= [ACME=staging] [BACKUP_REPO=sftp:...]
 	ansible-playbook playbooks/new-env.yml -e env_name=$(NAME) -e env_host=$(HOST) -e env_domain=$(DOMAIN) \
