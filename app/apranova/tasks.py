@@ -1,19 +1,22 @@
-"""Celery tasks: on-demand reports, the nightly set, invoices and retention cleanup."""
+"""Celery tasks: on-demand reports, the nightly set, invoices, retention cleanup and the beat's heartbeat."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from billiard.exceptions import WorkerLostError
 from celery import Task, shared_task
 from celery.exceptions import TimeLimitExceeded
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
 from apranova.models import Payment, Report
 from apranova.services import delete_report_files, fail, run_report
 from core import aprovova
+from core.metrics import BEAT_HEARTBEAT_KEY
 from core.report_utils import cleanup_old_invoices
 from core.report_utils import cleanup_old_reports as cleanup_files
 
@@ -41,6 +44,14 @@ def generate_report(report_id: int) -> str:
     # run_report claims the row under a lock: a redelivered or duplicate task does nothing.
     outcome = run_report(report)
     return "deleted" if outcome is None else str(outcome.status)
+
+
+@shared_task(name="apranova.tasks.beat_heartbeat", ignore_result=True)
+def beat_heartbeat() -> float:
+    """Record when the beat last sent its heartbeat, for the metrics: a stale one means no beat runs."""
+    now = time.time()
+    cache.set(BEAT_HEARTBEAT_KEY, now, timeout=None)
+    return now
 
 
 @shared_task(name="apranova.tasks.fail_stuck_reports")

@@ -20,6 +20,8 @@ REPORTS_GENERATED = Counter("apranova_reports_generated_total", "Reports generat
 REPORT_DURATION = Histogram(
     "apranova_report_duration_seconds", "Report generation time", ["type", "format"], buckets=(0.5, 1, 5, 15, 60, 300, 1800)
 )
+# Where the beat's heartbeat task (apranova.tasks.beat_heartbeat) records when it last ran.
+BEAT_HEARTBEAT_KEY = "apranova:beat:heartbeat"
 APP_INFO = Gauge("apranova_app_info", "Release and environment of this process", ["version", "environment"], multiprocess_mode="max")
 
 
@@ -40,6 +42,24 @@ class ReportsByStatusCollector:
         yield family
 
 
+class BeatHeartbeatCollector:
+    """When a worker last ran the beat's heartbeat, read from the cache at scrape time."""
+
+    def collect(self):
+        from django.core.cache import cache
+
+        try:
+            last = cache.get(BEAT_HEARTBEAT_KEY)
+        except Exception:  # noqa: BLE001 - a Redis outage must not break the scrape.
+            return
+        if last is None:
+            return
+        family = GaugeMetricFamily("apranova_beat_heartbeat_timestamp_seconds",
+                                   "When a worker last ran the heartbeat the beat sends (Unix time)")
+        family.add_metric([], float(last))
+        yield family
+
+
 def render() -> tuple[bytes, str]:
     APP_INFO.labels(settings.APP_RELEASE, settings.APP_ENVIRONMENT).set(1)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -50,6 +70,7 @@ def render() -> tuple[bytes, str]:
     payload = generate_latest(registry)
     extra = CollectorRegistry()
     extra.register(ReportsByStatusCollector())
+    extra.register(BeatHeartbeatCollector())
     return payload + generate_latest(extra), CONTENT_TYPE_LATEST
 
 

@@ -189,6 +189,16 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_TIME_LIMIT - 30, minimum=1)
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise ValueError(f"CELERY_TASK_SOFT_TIME_LIMIT={CELERY_TASK_SOFT_TIME_LIMIT} must be below CELERY_TASK_TIME_LIMIT={CELERY_TASK_TIME_LIMIT}")
+# One beat sends the schedule however many app hosts run one: redbeat keeps the schedule in Redis,
+# and only the beat holding its lock sends tasks. A beat that stops frees the lock (one that dies
+# lets it expire after the timeout) and another takes over. The holder renews the lock on every
+# tick, so a tick comes at least five times per timeout. (core.celery hands redbeat its settings.)
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_REDBEAT_LOCK_TIMEOUT = env_int("CELERY_BEAT_LOCK_TIMEOUT", 60, minimum=10)
+CELERY_BEAT_MAX_INTERVAL = CELERY_REDBEAT_LOCK_TIMEOUT // 5
+# Seconds between the beat's heartbeats: a task the workers run to show that one beat, and only
+# one, is sending the schedule (apranova_beat_heartbeat_timestamp_seconds).
+APROVOVA_BEAT_HEARTBEAT_SECONDS = env_int("APROVOVA_BEAT_HEARTBEAT_SECONDS", 60, minimum=1)
 # Redis hands an unacknowledged task to another worker after the visibility timeout (default one
 # hour, the time limit itself): it must outlast a task that waited in a worker's prefetch and then
 # ran to the hard limit, or long reports are delivered twice.
