@@ -7,20 +7,15 @@ from pathlib import Path
 
 from django.conf import settings
 
-REPORT_TYPES = ("users", "payments", "batches", "analytics")
-FORMATS = ("csv", "pdf", "json")
-# Extra directories beside the per-format ones.
-EXTRA_DIRS = {"payments": ("invoices",), "analytics": ("charts",)}
+from core.aprovova_layout import DIR_MODE, EXTRA_DIRS, FORMATS, TYPE_DIRS
+
+REPORT_TYPES = tuple(TYPE_DIRS)
 _SETTING_FOR_TYPE = {
     "users": "APROVOVA_USER_REPORTS_DIR",
     "payments": "APROVOVA_PAYMENT_REPORTS_DIR",
     "batches": "APROVOVA_BATCH_REPORTS_DIR",
     "analytics": "APROVOVA_ANALYTICS_REPORTS_DIR",
 }
-# Group-writable so the web and worker containers (same UID, maybe another GID) can share
-# the volume; never world-readable, reports hold personal data.
-DIR_MODE = 0o2770
-FILE_MODE = 0o640
 
 
 def root() -> Path:

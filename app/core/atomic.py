@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from core.aprovova import FILE_MODE
+from core.aprovova_layout import FILE_MODE
 
 PART_SUFFIX = ".part"
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from core.aprovova_layout import TYPE_DIRS
 from core.env import env_bool, env_int, env_list, env_secret, env_str, url_with_password
 from core.secret_key import validate_secret_key
 
@@ -114,10 +115,10 @@ STORAGES = {
 
 # ---------------------------------------------------------------- APROVOVA reports
 APROVOVA_REPORTS_DIR = Path(env_str("APROVOVA_REPORTS_DIR", str(BASE_DIR / "APROVOVA")))
-APROVOVA_USER_REPORTS_DIR = Path(env_str("APROVOVA_USER_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "user_reports")))
-APROVOVA_PAYMENT_REPORTS_DIR = Path(env_str("APROVOVA_PAYMENT_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "payment_reports")))
-APROVOVA_BATCH_REPORTS_DIR = Path(env_str("APROVOVA_BATCH_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "batch_reports")))
-APROVOVA_ANALYTICS_REPORTS_DIR = Path(env_str("APROVOVA_ANALYTICS_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / "analytics_reports")))
+APROVOVA_USER_REPORTS_DIR = Path(env_str("APROVOVA_USER_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / TYPE_DIRS["users"])))
+APROVOVA_PAYMENT_REPORTS_DIR = Path(env_str("APROVOVA_PAYMENT_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / TYPE_DIRS["payments"])))
+APROVOVA_BATCH_REPORTS_DIR = Path(env_str("APROVOVA_BATCH_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / TYPE_DIRS["batches"])))
+APROVOVA_ANALYTICS_REPORTS_DIR = Path(env_str("APROVOVA_ANALYTICS_REPORTS_DIR", str(APROVOVA_REPORTS_DIR / TYPE_DIRS["analytics"])))
 # Uploaded files, on the persistent APROVOVA volume (mounted and backed up with the reports).
 # Never served by Django or nginx: nothing public points at it.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(APROVOVA_REPORTS_DIR / "media")))

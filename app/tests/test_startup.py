@@ -19,13 +19,13 @@ from core.startup import aprovova_check, assert_aprovova_ready
 APP_DIR = Path(__file__).resolve().parent.parent
 
 
-def test_tree_has_every_directory_with_group_writable_modes(aprovova_dir):
+def test_tree_has_every_directory_with_the_shared_layouts_mode(aprovova_dir):
     expected = {f"{t}/{f}" for t in ("user_reports", "payment_reports", "batch_reports", "analytics_reports") for f in ("csv", "pdf", "json")}
     expected |= {"payment_reports/invoices", "analytics_reports/charts"}
     for relative in expected:
         path = aprovova_dir / relative
         assert path.is_dir(), relative
-        assert stat.S_IMODE(path.stat().st_mode) == 0o2770
+        assert stat.S_IMODE(path.stat().st_mode) == aprovova.DIR_MODE == 0o2750
 
 
 def test_init_is_idempotent_and_keeps_existing_reports(aprovova_dir):
