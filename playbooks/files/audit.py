@@ -68,7 +68,7 @@ def _ssh_audit_command(host: dict[str, Any]) -> list[str]:
     if not tool:
         raise FileNotFoundError("ssh-audit is not installed on the control node (requirements.txt)")
     command = [tool, "--no-colors", "-p", str(host["ssh_port"])]
-    if host["connection"] == "community.docker.docker":
+    if host["connection"] in ("docker", "community.docker.docker"):
         # A container reached through Docker publishes no SSH port: audit from inside its network.
         pid = subprocess.run(["docker", "inspect", "--format", "{{.State.Pid}}", host["container"]],
                              capture_output=True, text=True, check=True).stdout.strip()
