@@ -196,7 +196,7 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
 # tick, so a tick comes at least five times per timeout. (core.celery hands redbeat its settings.)
 CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
 CELERY_REDBEAT_LOCK_TIMEOUT = env_int("CELERY_BEAT_LOCK_TIMEOUT", 60, minimum=10)
-CELERY_BEAT_MAX_INTERVAL = CELERY_REDBEAT_LOCK_TIMEOUT // 5
+CELERY_BEAT_MAX_LOOP_INTERVAL = CELERY_REDBEAT_LOCK_TIMEOUT // 5
 # Seconds between the beat's heartbeats: a task the workers run to show that one beat, and only
 # one, is sending the schedule (apranova_beat_heartbeat_timestamp_seconds).
 APROVOVA_BEAT_HEARTBEAT_SECONDS = env_int("APROVOVA_BEAT_HEARTBEAT_SECONDS", 60, minimum=1)

@@ -27,10 +27,12 @@ def ran(host, since: int, until: int) -> int:
     return len(re.findall(r"apranova\.tasks\.beat_heartbeat\[[0-9a-f-]+\] succeeded", logs))
 
 
-def wait_until(check, seconds: float, what: str) -> None:
+def wait_until(host, check, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not check():
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        logs = "" if time.monotonic() < deadline else host.check_output(
+            f"for c in {BEAT} {SECOND}; do echo == $c; docker logs --tail 12 $c 2>&1; done")
+        assert not logs, f"not within {seconds} s: {what}\n{logs}"
         time.sleep(2)
 
 
@@ -54,7 +56,7 @@ def test_a_second_beat_waits_for_the_lock_and_takes_over(host):
         # The first stops (a host taken out, a deploy): it frees the lock and the second sends.
         stopped = now(host)
         host.check_output(f"docker stop {BEAT}")
-        wait_until(lambda: sent(host, SECOND, stopped) >= 2, 60, "the second beat takes over")
+        wait_until(host, lambda: sent(host, SECOND, stopped) >= 2, 60, "the second beat takes over")
         took_over = now(host) - stopped
         host.check_output(f"docker start {BEAT}")
         time.sleep(10)
@@ -69,4 +71,4 @@ def test_a_second_beat_waits_for_the_lock_and_takes_over(host):
         if not host.run(f"docker ps -q --filter name=^{BEAT}$").stdout.strip():
             host.run(f"docker start {BEAT}")
     handed_back = now(host)
-    wait_until(lambda: sent(host, BEAT, handed_back) >= 2, 60, "the managed beat sends again")
+    wait_until(host, lambda: sent(host, BEAT, handed_back) >= 2, 60, "the managed beat sends again")
