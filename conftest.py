@@ -6,10 +6,12 @@ against the instance, e.g. to prove that bad input is refused before anything ch
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -51,6 +53,30 @@ def flat_output(result: subprocess.CompletedProcess[str]) -> str:
     """A playbook's stdout and stderr (where ansible-core 2.19 prints failures) on one line:
     the output callback folds long messages, so tests match on normalised whitespace."""
     return " ".join((result.stdout + result.stderr).split())
+
+
+# The concurrent client the deploy tests run on a host through its nginx (app scenario and multihost).
+LOAD_CLIENT = Path(__file__).resolve().parent / "roles" / "app" / "molecule" / "default" / "tests" / "load.py"
+
+
+def start_load(host, site: str, token: str, report: str) -> None:
+    """Start the load client on the host, as a transient unit, against `site` (API token, a report to download)."""
+    host.check_output(f"cat > /tmp/load.py <<'EOF'\n{LOAD_CLIENT.read_text()}\nEOF")
+    host.run("rm -f /tmp/load.stop /tmp/load.json")
+    host.check_output(f"systemd-run --unit=load --collect python3 /tmp/load.py {site} {token} {report}")
+
+
+def stop_load(host) -> dict:
+    """Stop the load client and return its summary (requests, by_kind, failed, releases)."""
+    host.run("touch /tmp/load.stop")
+    for _ in range(200):
+        if host.file("/tmp/load.json").exists:
+            break
+        time.sleep(0.2)
+    summary = json.loads(host.file("/tmp/load.json").content_string)
+    statuses = {str(status): [s for _, s in summary["failed"]].count(status) for _, status in summary["failed"]}
+    print(f"load: {summary['requests']} requests {summary['by_kind']}, {len(summary['failed'])} failed {statuses}")
+    return summary
 
 
 @pytest.fixture(scope="session")

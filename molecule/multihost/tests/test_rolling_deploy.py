@@ -9,16 +9,14 @@ import json
 import os
 import re
 import time
-from pathlib import Path
 
 import testinfra
-from conftest import flat_output  # the repository's conftest.py (the verifier's rootdir)
+from conftest import flat_output, start_load, stop_load  # the repository's conftest.py (the verifier's rootdir)
 
 testinfra_hosts = ["ansible://web"]
 
 SITE = "apranova.stack.test"
 ADMIN = "admin:stack-admin-password"
-LOAD = Path(__file__).resolve().parents[3] / "roles" / "app" / "molecule" / "default" / "tests" / "load.py"
 
 
 def app_host(host):
@@ -52,19 +50,12 @@ def under_load(host, app, run_playbook, *playbook: str) -> tuple[float, dict]:
     web_container = app.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}' | head -1")
     token = app.check_output(f"docker exec {web_container} python3 manage.py drf_create_token admin").split()[2]
     report = succeeded_report(host)
-    host.check_output(f"cat > /tmp/load.py <<'EOF'\n{LOAD.read_text()}\nEOF")
-    host.run("rm -f /tmp/load.stop /tmp/load.json")
-    host.check_output(f"systemd-run --unit=load --collect python3 /tmp/load.py {SITE} {token} {report}")
+    start_load(host, SITE, token, report)
     started = time.monotonic()
     result = run_playbook(*playbook)
     took = time.monotonic() - started
     time.sleep(3)  # the new release answers the load for a while too
-    host.run("touch /tmp/load.stop")
-    for _ in range(200):
-        if host.file("/tmp/load.json").exists:
-            break
-        time.sleep(0.2)
-    summary = json.loads(host.file("/tmp/load.json").content_string)
+    summary = stop_load(host)
     assert result.returncode == 0, flat_output(result)[-3000:]
     print(f"{' '.join(playbook[-2:])}: {took:.1f} s, {summary['requests']} requests {summary['by_kind']}, "
           f"{len(summary['failed'])} failed")

@@ -19,7 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import flat_output
+import conftest
+from conftest import flat_output, stop_load
 
 SITE = "app.apranova.test"
 CURL = f"curl -sk --resolve {SITE}:443:127.0.0.1 --max-time 10"
@@ -473,21 +474,7 @@ def start_load(host) -> None:
     token = host.check_output(f"docker exec {web} python3 manage.py drf_create_token admin").split()[2]
     listed = get_json(host, "/api/reports/", auth=True)
     report = [r for r in listed.get("results", listed) if r["status"] == "succeeded"][0]["id"]
-    host.check_output(f"cat > /tmp/load.py <<'EOF'\n{(Path(__file__).parent / 'load.py').read_text()}\nEOF")
-    host.run("rm -f /tmp/load.stop /tmp/load.json")
-    host.check_output(f"systemd-run --unit=load --collect python3 /tmp/load.py {SITE} {token} {report}")
-
-
-def stop_load(host) -> dict:
-    host.run("touch /tmp/load.stop")
-    for _ in range(100):
-        if host.file("/tmp/load.json").exists:
-            break
-        time.sleep(0.2)
-    summary = json.loads(host.file("/tmp/load.json").content_string)
-    statuses = {str(status): [s for _, s in summary["failed"]].count(status) for _, status in summary["failed"]}
-    print(f"load: {summary['requests']} requests {summary['by_kind']}, {len(summary['failed'])} failed {statuses}")
-    return summary
+    conftest.start_load(host, SITE, token, report)
 
 
 def test_a_release_that_adds_a_column_deploys_under_load_with_no_failed_request(host, run_playbook, tmp_path):
