@@ -84,6 +84,7 @@ CASES = [
     ("redis_extra_config", "text", "redis_extra_config"),
     ("common_firewall_allowed_tcp_ports", {"web": 443}, "common_firewall_allowed_tcp_ports"),
     ("app_cors_allowed_origins", "https://portal.acme.test", "app_cors_allowed_origins"),
+    ("vault_internal_ca_certificate", "", "vault_internal_ca_certificate"),
 ]
 
 
@@ -92,12 +93,20 @@ def _public_key(directory: Path) -> str:
     return (directory / "key.pub").read_text().strip()
 
 
+def _internal_ca(directory: Path) -> tuple[str, str]:
+    """A CA as `make internal-ca` puts in the vault: its hosts serve each other, so the preflight wants one."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=acme internal CA", "-days", "1",
+                    "-keyout", str(directory / "ca.key"), "-out", str(directory / "ca.crt")], check=True, capture_output=True)
+    return (directory / "ca.crt").read_text(), (directory / "ca.key").read_text()
+
+
 def _inventory(directory: Path) -> Path:
     """A valid environment ('acme', as make new-env writes one) with one host per case."""
     hosts = {"valid": {"ansible_host": "203.0.113.50"}}
     for index, (name, value, _) in enumerate(CASES):
         hosts[f"case-{index:02d}"] = {"ansible_host": f"203.0.113.{100 + index}", name: value}
     everyone = {name: None for name in hosts}
+    certificate, key = _internal_ca(directory)
     (directory / "group_vars/all").mkdir(parents=True)
     (directory / "hosts.yml").write_text(yaml.safe_dump({"all": {
         "hosts": hosts, "children": {group: {"hosts": everyone} for group in ("web", "app", "db", "cache")}}}))
@@ -108,6 +117,7 @@ def _inventory(directory: Path) -> Path:
         "vault_app_secret_key": secrets.token_urlsafe(50), "vault_app_admin_password": secrets.token_urlsafe(18),
         "vault_postgresql_app_password": secrets.token_urlsafe(18), "vault_redis_app_password": secrets.token_urlsafe(18),
         "vault_backup_restic_password": secrets.token_urlsafe(18), "vault_deploy_authorized_keys": [_public_key(directory)],
+        "vault_internal_ca_certificate": certificate, "vault_internal_ca_private_key": key,
     }))
     return directory / "hosts.yml"
 
