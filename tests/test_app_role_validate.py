@@ -20,6 +20,7 @@ GOOD = {
     "app_reports_retention_days": 90, "app_invoices_retention_days": 0, "app_release": "r1",
     "app_time_zone": "Europe/Berlin", "app_cors_allowed_origins": ["https://portal.example.com", "http://localhost:3000"],
     "app_gunicorn_workers": 4, "app_gunicorn_worker_memory": "128m",
+    "app_database_sslmode": "prefer", "app_redis_tls": False, "app_tls_ca_file": "",
 }
 
 
@@ -54,6 +55,10 @@ def test_retention_that_deletes_everything_is_refused(tmp_path, overrides):
     ({"app_cors_allowed_origins": ["portal.example.com"]}, "portal.example.com"),
     ({"app_gunicorn_worker_memory": "lots"}, "app_gunicorn_worker_memory"),
     ({"app_gunicorn_workers": 0}, "app_gunicorn_workers"),
+    # Verified TLS without the CA to verify with.
+    ({"app_database_sslmode": "verify-full"}, "app_tls_ca_file"),
+    ({"app_redis_tls": True}, "app_tls_ca_file"),
+    ({"app_redis_tls": True, "app_tls_ca_file": "etc/ssl/ca.crt"}, "absolute path"),
 ])
 def test_bad_app_settings_are_refused_by_name(tmp_path, overrides, named):
     result = run_validate(tmp_path, **overrides)
