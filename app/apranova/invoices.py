@@ -9,7 +9,7 @@ from django.utils import timezone
 from reportlab.pdfgen.canvas import Canvas
 
 from apranova.models import Payment
-from core import aprovova
+from core import aprovova, report_store
 from core.atomic import atomic_write
 
 
@@ -45,4 +45,5 @@ def render_invoice(payment: Payment) -> Path:
             canvas.drawString(70 * mm, y, str(value))
         canvas.showPage()
         canvas.save()
+    report_store.publish(path)
     return path

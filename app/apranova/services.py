@@ -22,7 +22,7 @@ from apranova.charts import render_analytics_charts
 from apranova.models import Report
 from apranova.report_errors import failure_reason
 from apranova.reports.size import rows_up_to
-from core import aprovova, metrics
+from core import metrics, report_store
 from core.report_utils import ReportData, ReportGenerator
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ def run_report(report: Report) -> Report | None:
         report.size_bytes = path.stat().st_size
         report.checksum_sha256 = sha256_of(path)
         report.row_count = generator.last_row_count
+        for finished in written:
+            report_store.publish(finished)
         report.status = Report.Status.SUCCEEDED
         # Inside the try: a failed final write is a failed report, not a row stuck RUNNING.
         kept = _record_outcome(report, ["path", "artifacts", "size_bytes", "checksum_sha256", "row_count"])
@@ -132,17 +134,16 @@ def fail(report_id: int, reason: str) -> bool:
 
 
 def delete_report_files(report: Report) -> None:
-    """Remove the report's file and artifacts, only ever inside APROVOVA."""
+    """Remove the report's file and artifacts, only ever inside APROVOVA (or its bucket)."""
     for relative in [report.path, *report.artifacts]:
-        path = aprovova.resolve_inside(relative) if relative else None
-        if path is not None:
-            path.unlink(missing_ok=True)
+        if relative:
+            report_store.remove(relative)
 
 
 def _discard(paths: list[Path]) -> None:
     for path in paths:
-        path.unlink(missing_ok=True)
+        report_store.discard(path)
 
 
 def _relative(path: Path) -> str:
-    return str(path.resolve().relative_to(aprovova.root().resolve()))
+    return report_store.relative_key(path)

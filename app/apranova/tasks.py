@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apranova.models import Payment, Report
 from apranova.services import delete_report_files, fail, run_report
-from core import aprovova
+from core import aprovova, report_store
 from core.metrics import BEAT_HEARTBEAT_KEY
 from core.report_utils import cleanup_old_invoices
 from core.report_utils import cleanup_old_reports as cleanup_files
@@ -117,5 +117,11 @@ def cleanup_old_reports(days: int | None = None) -> dict[str, int]:
     files = sum(len(cleanup_files(days, directory)) for directory in aprovova.report_roots())
     invoice_days = settings.APROVOVA_INVOICE_RETENTION_DAYS
     invoices = len(cleanup_old_invoices(invoice_days)) if invoice_days > 0 else 0
+    if report_store.is_remote():
+        # The bucket too: stray objects of deleted rows, and invoices past their own retention.
+        invoices_prefix = report_store.relative_key(aprovova.invoice_dir()) + "/"
+        files += len(report_store.remove_older_than(days, skip_prefix=invoices_prefix))
+        if invoice_days > 0:
+            invoices += len(report_store.remove_older_than(invoice_days, prefix=invoices_prefix))
     log.info("cleanup finished", extra={"records": records, "files": files, "invoices": invoices, "retention_days": days})
     return {"records": records, "files": files, "invoices": invoices}

@@ -8,7 +8,7 @@ import redis
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from core import aprovova, migration_safety
+from core import aprovova, migration_safety, report_store
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ def check_aprovova() -> str | None:
     return "; ".join(problems) if problems else None
 
 
+def check_storage() -> str | None:
+    return report_store.check()
+
+
 def check_migrations() -> str | None:
     # Contract migrations wait, by design, until the release before this one has stopped: this
     # release must become ready (and serve) without them.
@@ -44,6 +48,7 @@ CHECKS: dict[str, Callable[[], str | None]] = {
     "database": check_database,
     "redis": check_redis,
     "aprovova": check_aprovova,
+    "storage": check_storage,
     "migrations": check_migrations,
 }
 

@@ -128,6 +128,20 @@ APROVOVA_RETENTION_DAYS = env_int("APROVOVA_RETENTION_DAYS", 90, minimum=1)
 # Invoices are business records, never touched by report retention; 0 keeps them forever.
 APROVOVA_INVOICE_RETENTION_DAYS = env_int("APROVOVA_INVOICE_RETENTION_DAYS", 0, minimum=0)
 # In production nginx serves the file (internal location) once Django has checked the permission.
+# Where finished reports are kept: "local" (the tree above) or "s3", an S3-compatible bucket that
+# every app host shares (core.report_store). The tree stays the scratch space reports are written in.
+APROVOVA_STORAGE = env_str("APROVOVA_STORAGE", "local")
+if APROVOVA_STORAGE not in ("local", "s3"):
+    raise ValueError(f"APROVOVA_STORAGE={APROVOVA_STORAGE!r} is not one of local, s3")
+APROVOVA_S3_ENDPOINT_URL = env_str("APROVOVA_S3_ENDPOINT_URL")
+APROVOVA_S3_BUCKET = env_str("APROVOVA_S3_BUCKET")
+APROVOVA_S3_REGION = env_str("APROVOVA_S3_REGION", "us-east-1")
+APROVOVA_S3_ACCESS_KEY_ID = env_secret("APROVOVA_S3_ACCESS_KEY_ID")
+APROVOVA_S3_SECRET_ACCESS_KEY = env_secret("APROVOVA_S3_SECRET_ACCESS_KEY")
+# A CA file to verify the endpoint with (an internal CA); empty: the system's public CAs.
+APROVOVA_S3_CA_BUNDLE = env_str("APROVOVA_S3_CA_BUNDLE")
+if APROVOVA_STORAGE == "s3" and not (APROVOVA_S3_BUCKET and APROVOVA_S3_ACCESS_KEY_ID and APROVOVA_S3_SECRET_ACCESS_KEY):
+    raise ValueError("APROVOVA_STORAGE=s3 needs APROVOVA_S3_BUCKET, APROVOVA_S3_ACCESS_KEY_ID and APROVOVA_S3_SECRET_ACCESS_KEY")
 APROVOVA_X_ACCEL_REDIRECT = env_bool("APROVOVA_X_ACCEL_REDIRECT", False)
 APROVOVA_X_ACCEL_PREFIX = env_str("APROVOVA_X_ACCEL_PREFIX", "/_aprovova/")
 # ReportLab keeps every page of a PDF in memory until it saves: more rows than this are refused
@@ -141,7 +155,7 @@ APROVOVA_DAILY_REPORTS = env_list("APROVOVA_DAILY_REPORTS", "users:csv,payments:
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
 
-READYZ_CHECKS = env_list("READYZ_CHECKS", "database,redis,aprovova,migrations")
+READYZ_CHECKS = env_list("READYZ_CHECKS", "database,redis,aprovova,storage,migrations")
 # /readyz runs its checks at most this often per process (a flood costs nothing), and shows which
 # check failed only to these addresses asking directly (Docker, the deploy, the health check);
 # through nginx, or from elsewhere, it answers a bare status.

@@ -19,7 +19,7 @@ def test_healthz_touches_no_dependency_and_ignores_host_and_scheme(settings):
 def test_readyz_ok_when_everything_is_up():
     response = Client().get("/readyz")
     assert response.status_code == 200, response.content
-    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "aprovova": "ok", "migrations": "ok"}
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "aprovova": "ok", "storage": "ok", "migrations": "ok"}
 
 
 @pytest.mark.django_db

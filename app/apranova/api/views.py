@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -21,7 +21,7 @@ from apranova.api.serializers import ReportCreateSerializer, ReportSerializer
 from apranova.invoices import invoice_path
 from apranova.models import Payment, Report
 from apranova.services import delete_report_files, pdf_refusal
-from core import aprovova
+from core import aprovova, report_store
 
 _FILTERS = {"type": ("report_type", Report.Type.values), "format": ("format", Report.Format.values), "status": ("status", Report.Status.values)}
 
@@ -80,10 +80,7 @@ class ReportDownload(APIView):
         if report.status != Report.Status.SUCCEEDED:
             return Response({"detail": f"Report is {report.status}; nothing to download yet.", "status": report.status}, status=409)
         # Whatever the row says, a path outside APROVOVA (or a missing file) is a 404, never a file.
-        file_path = aprovova.resolve_inside(report.path) if report.path else None
-        if file_path is None:
-            raise Http404("Report file not found.")
-        return _file_response(file_path)
+        return _download(report.path, "Report file not found.")
 
 
 class InvoiceDownload(APIView):
@@ -96,10 +93,30 @@ class InvoiceDownload(APIView):
         if not payment.invoice_number:
             return Response({"detail": f"Payment is {payment.status}; only paid payments have an invoice.", "status": payment.status},
                             status=409)
-        file_path = aprovova.resolve_inside(invoice_path(payment))
-        if file_path is None:
-            raise Http404("Invoice file not found (it is written shortly after the payment).")
-        return _file_response(file_path)
+        return _download(report_store.relative_key(invoice_path(payment)),
+                         "Invoice file not found (it is written shortly after the payment).")
+
+
+def _download(relative: str, missing: str) -> HttpResponse:
+    """A stored file by its path relative to APROVOVA, from the bucket or the local tree; else 404."""
+    if report_store.is_remote():
+        stored = report_store.open_object(relative) if relative else None
+        if stored is None:
+            raise Http404(missing)
+        return _object_response(stored)
+    file_path = aprovova.resolve_inside(relative) if relative else None
+    if file_path is None:
+        raise Http404(missing)
+    return _file_response(file_path)
+
+
+def _object_response(stored: report_store.StoredObject) -> HttpResponse:
+    """The bucket's object streamed through the app, in chunks: memory stays flat for any size."""
+    content_type = mimetypes.guess_type(stored.name)[0] or "application/octet-stream"
+    response = StreamingHttpResponse(stored.chunks, content_type=content_type)
+    response["Content-Length"] = str(stored.size)
+    response["Content-Disposition"] = f'attachment; filename="{stored.name}"'
+    return response
 
 
 def _file_response(file_path: Path) -> HttpResponse:
