@@ -23,8 +23,8 @@ ENV ?= sandbox
 # (molecule/default) runs the same site.yml and tests on one instance: it is in
 # `make test-all` only, with every role on both distros and nginx alone.
 # Longest first: .ci/scenarios runs two at a time.
-ROLES          := app backup certbot postgresql docker common redis
-ALL_ROLES      := app backup certbot nginx postgresql docker common redis monitoring
+ROLES          := app backup certbot postgresql docker common storage redis
+ALL_ROLES      := app backup certbot nginx postgresql docker common storage redis monitoring
 TEST_MATRIX    := roles/app:debian12 molecule/multihost:debian13 \
                   $(foreach r,$(filter-out app,$(ROLES)),roles/$(r):debian12)
 # The multihost scenario's two distros share instance names (.ci/scenarios runs them one

@@ -21,7 +21,11 @@ GOOD = {
     "app_time_zone": "Europe/Berlin", "app_cors_allowed_origins": ["https://portal.example.com", "http://localhost:3000"],
     "app_gunicorn_workers": 4, "app_gunicorn_worker_memory": "128m",
     "app_database_sslmode": "prefer", "app_redis_tls": False, "app_tls_ca_file": "",
+    "app_aprovova_storage": "local", "app_aprovova_s3_endpoint": "", "app_aprovova_s3_bucket": "",
+    "app_aprovova_s3_access_key_id": "", "app_aprovova_s3_secret_access_key": "", "app_aprovova_s3_internal_ca": False,
 }
+S3 = {"app_aprovova_storage": "s3", "app_aprovova_s3_endpoint": "https://storage.internal:8333", "app_aprovova_s3_bucket": "apranova",
+      "app_aprovova_s3_access_key_id": "reports", "app_aprovova_s3_secret_access_key": "k" * 20}
 
 
 def run_validate(tmp_path: Path, **overrides) -> subprocess.CompletedProcess[str]:
@@ -39,6 +43,11 @@ def run_validate(tmp_path: Path, **overrides) -> subprocess.CompletedProcess[str
 
 def test_defaults_pass(tmp_path):
     assert run_validate(tmp_path).returncode == 0
+
+
+def test_reports_in_a_bucket_pass_with_its_settings(tmp_path):
+    assert run_validate(tmp_path, **S3).returncode == 0
+    assert run_validate(tmp_path, **S3, app_aprovova_s3_internal_ca=True, app_tls_ca_file="/etc/ssl/apranova/ca.crt").returncode == 0
 
 
 @pytest.mark.parametrize("overrides", [{"app_reports_retention_days": 0}, {"app_reports_retention_days": -7},
@@ -59,6 +68,11 @@ def test_retention_that_deletes_everything_is_refused(tmp_path, overrides):
     ({"app_database_sslmode": "verify-full"}, "app_tls_ca_file"),
     ({"app_redis_tls": True}, "app_tls_ca_file"),
     ({"app_redis_tls": True, "app_tls_ca_file": "etc/ssl/ca.crt"}, "absolute path"),
+    # Reports in a bucket without its name or keys, at an endpoint that is no URL, or verified without a CA.
+    ({**S3, "app_aprovova_s3_bucket": ""}, "app_aprovova_s3_bucket"),
+    ({**S3, "app_aprovova_s3_secret_access_key": ""}, "app_aprovova_s3_secret_access_key"),
+    ({**S3, "app_aprovova_s3_endpoint": "storage.internal:8333"}, "an endpoint that is a URL"),
+    ({**S3, "app_aprovova_s3_internal_ca": True}, "app_tls_ca_file when app_aprovova_s3_internal_ca"),
 ])
 def test_bad_app_settings_are_refused_by_name(tmp_path, overrides, named):
     result = run_validate(tmp_path, **overrides)

@@ -111,6 +111,33 @@ def aprovova_state(app) -> str:
         "&& find . -type f -print0 | sort -z | xargs -0 -r sha256sum")
 
 
+# With a storage group the reports live in its bucket, which the storage host backs up (through
+# rclone, with the backup's own settings): that is where the drill damages and compares them.
+RCLONE = "set -a && . /etc/apranova-backup/restic.env && set +a && rclone"
+
+
+def reports_holder(host):
+    groups = host.ansible.get_variables()["groups"]
+    return stack_host(host, "storage") if groups.get("storage") else stack_host(host, "app")
+
+
+def reports_state(host) -> str:
+    """Every stored report file with its checksum: APROVOVA's files, or the bucket's objects."""
+    holder = reports_holder(host)
+    if "storage" in holder.ansible.get_variables()["group_names"]:
+        return holder.check_output(f"{RCLONE} md5sum --download bucket:apranova | sort -k2")
+    return aprovova_state(holder)
+
+
+def damage_reports(host) -> None:
+    holder = reports_holder(host)
+    if "storage" in holder.ansible.get_variables()["group_names"]:
+        holder.check_output(f"{RCLONE} purge bucket:apranova/payment_reports "
+                            f"&& echo stray | {RCLONE} rcat bucket:apranova/user_reports/made-after-the-backup")
+    else:
+        holder.check_output("rm -rf /srv/aprovova/payment_reports && touch /srv/aprovova/user_reports/made-after-the-backup")
+
+
 def run_ok(run_playbook, *args: str) -> str:
     result = run_playbook(*args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -130,7 +157,8 @@ def test_restore_drill_on_the_apps_own_data(host, curl, run_playbook):
     app.check_output(f"docker exec {web_container} python3 manage.py seed_demo --users 40 --payments 1500")
     report = finished_report(host, curl)
     assert report["status"] == "succeeded", report
-    before_db, before_files = database_state(db), aprovova_state(app)
+    before_db, before_files = database_state(db), reports_state(host)
+    assert "payment_reports/" in before_files
     assert int(before_db["apranova_payment"].split()[0]) >= 1500
     assert "apranova_invoice_number_seq=" in before_db["sequences"]
 
@@ -138,17 +166,17 @@ def test_restore_drill_on_the_apps_own_data(host, curl, run_playbook):
 
     # What an operator fears: payments gone, reports deleted, a stray file.
     psql(db, "TRUNCATE apranova_payment CASCADE; SELECT setval('apranova_invoice_number_seq', 1)")
-    app.check_output("rm -rf /srv/aprovova/payment_reports && touch /srv/aprovova/user_reports/made-after-the-backup")
-    assert database_state(db) != before_db
+    damage_reports(host)
+    assert database_state(db) != before_db and reports_state(host) != before_files
 
-    # Each part on the host that holds it: the database first, then APROVOVA.
-    hosts = list(dict.fromkeys([db.backend.host, app.backend.host]))
+    # Each part on the host that holds it: the database first, then APROVOVA (or its bucket).
+    hosts = list(dict.fromkeys([db.backend.host, reports_holder(host).backend.host]))
     for name in hosts:
         out = run_ok(run_playbook, "../../playbooks/restore.yml", "--limit", name,
                      "-e", f"restore_confirm=yes-restore-{name}", "-e", "restore_aprovova_delete_newer=true")
         assert "finished in" in out
     assert database_state(db) == before_db
-    assert aprovova_state(app) == before_files
+    assert reports_state(host) == before_files
 
     # The app serves again, from the restored database, and the report made before the backup.
     for _ in range(10):

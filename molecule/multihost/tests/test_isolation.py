@@ -27,12 +27,13 @@ def can_connect(host, ip: str, port: int) -> bool:
     return host.run(f"timeout 3 bash -c '</dev/tcp/{ip}/{port}'").rc == 0
 
 
-@pytest.mark.parametrize("port", [5432, 6379])
-def test_app_host_reaches_the_db_and_cache(port):
+@pytest.mark.parametrize("port", [5432, 6379, 8333])
+def test_app_host_reaches_the_db_cache_and_storage(port):
     assert can_connect(instance("stack-app"), address("stack-db"), port)
 
 
-@pytest.mark.parametrize(("source", "target", "port"), [("stack-web", "stack-db", 5432), ("stack-web", "stack-db", 6379)])
+@pytest.mark.parametrize(("source", "target", "port"),
+                         [("stack-web", "stack-db", 5432), ("stack-web", "stack-db", 6379), ("stack-web", "stack-db", 8333)])
 def test_other_hosts_are_refused(source, target, port):
     assert not can_connect(instance(source), address(target), port)
 
@@ -70,7 +71,7 @@ def test_app_ports_are_refused_by_the_firewall_to_other_hosts():
     assert re.search(rf"ip saddr {{?\s*{web}(/32)?\s*}}? tcp dport {port} accept", rules), rules
 
 
-@pytest.mark.parametrize(("target", "port"), [("stack-db", 5432), ("stack-db", 6379)])
+@pytest.mark.parametrize(("target", "port"), [("stack-db", 5432), ("stack-db", 6379), ("stack-db", 8333)])
 def test_the_docker_host_is_refused(target, port):
     with pytest.raises(OSError):
         socket.create_connection((address(target), port), timeout=3).close()
@@ -115,6 +116,17 @@ probe("redis_internal_ca", lambda: redis.Redis.from_url(redis_url, socket_timeou
 probe("redis_other_ca", lambda: redis.Redis.from_url(redis_url.replace("/run/tls/internal-ca.crt", public_cas), socket_timeout=5).ping())
 plain = "redis" + redis_url[len("rediss"):].split("?")[0]
 probe("redis_plain", lambda: redis.Redis.from_url(plain, socket_timeout=5).ping())
+
+# The bucket of APROVOVA, through the app's own S3 client settings.
+from core import report_store
+endpoint, bucket = settings.APROVOVA_S3_ENDPOINT_URL, settings.APROVOVA_S3_BUCKET
+def s3(url=endpoint, ca="/run/tls/internal-ca.crt", secret=settings.APROVOVA_S3_SECRET_ACCESS_KEY):
+    client = report_store._client_for(url, settings.APROVOVA_S3_REGION, settings.APROVOVA_S3_ACCESS_KEY_ID, secret, ca)
+    client.head_bucket(Bucket=bucket)
+probe("s3_internal_ca", s3)
+probe("s3_other_ca", lambda: s3(ca=public_cas))
+probe("s3_plain", lambda: s3(url=endpoint.replace("https://", "http://")))
+probe("s3_wrong_secret", lambda: s3(secret="not-the-secret-key-of-the-app"))
 print(json.dumps(out))
 """
 
@@ -131,6 +143,10 @@ def test_app_verifies_the_db_and_cache_certificates_and_refuses_others():
     assert "does not match host name" in result["pg_wrong_name"], result
     assert "certificate verify failed" in result["redis_other_ca"], result
     assert result["redis_plain"] != "connected", result
+    assert result["s3_internal_ca"] == "connected"
+    assert "CERTIFICATE_VERIFY_FAILED" in result["s3_other_ca"], result
+    assert result["s3_plain"] != "connected", result
+    assert "403" in result["s3_wrong_secret"], result
 
 
 def test_db_and_cache_serve_the_certificate_the_ca_signed():
