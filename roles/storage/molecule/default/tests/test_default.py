@@ -3,6 +3,7 @@ restart, nothing but the gateway listens, and bad input is refused before anythi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -16,8 +17,10 @@ ARCHIVER = ("archive-key", "archive-Secret-12345")
 def s3(host, method: str, path: str, who=APP, data: str | None = None) -> str:
     """The HTTP status of a signed S3 request (curl's SigV4), with its body after a newline."""
     body = f"--data-binary {data!r}" if data is not None else ""
-    out = host.run(f"curl -sS -X {method} {body} --aws-sigv4 aws:amz:us-east-1:s3 --user {who[0]}:{who[1]} "
-                   f"-w '\\n%{{http_code}}' {S3}{path}")
+    # curl 7.88 signs the request but leaves out the payload's hash, which S3 requires.
+    payload = hashlib.sha256((data or "").encode()).hexdigest()
+    out = host.run(f"curl -sS -X {method} {body} -H 'x-amz-content-sha256: {payload}' --aws-sigv4 aws:amz:us-east-1:s3 "
+                   f"--user {who[0]}:{who[1]} -w '\\n%{{http_code}}' '{S3}{path}'")
     *content, code = out.stdout.rsplit("\n", 1)
     return code + "\n" + "".join(content)
 
