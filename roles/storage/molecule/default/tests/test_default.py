@@ -16,7 +16,7 @@ ARCHIVER = ("archive-key", "archive-Secret-12345")
 
 def s3(host, method: str, path: str, who=APP, data: str | None = None) -> str:
     """The HTTP status of a signed S3 request (curl's SigV4), with its body after a newline."""
-    body = f"--data-binary {data!r}" if data is not None else ""
+    body = f"--data-binary '{data}'" if data is not None else ""  # no quotes or newlines in test data
     # curl 7.88 signs the request but leaves out the payload's hash, which S3 requires.
     payload = hashlib.sha256((data or "").encode()).hexdigest()
     out = host.run(f"curl -sS -X {method} {body} -H 'x-amz-content-sha256: {payload}' --aws-sigv4 aws:amz:us-east-1:s3 "
@@ -43,8 +43,8 @@ def test_only_loopback_listens(host):
 
 
 def test_an_identity_writes_and_reads_its_own_bucket(host):
-    assert status(host, "PUT", "/reports/csv/one.csv", data="a,b\n1,2\n") == "200"
-    assert s3(host, "GET", "/reports/csv/one.csv") == "200\na,b\n1,2\n"
+    assert status(host, "PUT", "/reports/csv/one.csv", data="a,b;1,2") == "200"
+    assert s3(host, "GET", "/reports/csv/one.csv") == "200\na,b;1,2"
     assert "one.csv" in s3(host, "GET", "/reports?list-type=2")
 
 
