@@ -133,7 +133,7 @@ def damage_reports(host) -> None:
     holder = reports_holder(host)
     if "storage" in holder.ansible.get_variables()["group_names"]:
         holder.check_output(f"{RCLONE} purge bucket:apranova/payment_reports "
-                            f"&& echo stray | {RCLONE} rcat bucket:apranova/user_reports/made-after-the-backup")
+                            f"&& {RCLONE} rcat bucket:apranova/user_reports/made-after-the-backup </etc/hostname")
     else:
         holder.check_output("rm -rf /srv/aprovova/payment_reports && touch /srv/aprovova/user_reports/made-after-the-backup")
 

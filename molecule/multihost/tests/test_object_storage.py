@@ -37,7 +37,12 @@ def test_seaweedfs_runs_as_its_user_with_only_the_gateway_beyond_loopback():
     assert storage.check_output("ps -o user= -C weed").split() == ["seaweedfs"]
     listening = {line.split()[3] for line in storage.check_output("ss -Htlnp | grep '\"weed\"'").splitlines()}
     beyond_loopback = {each for each in listening if not each.startswith("127.0.0.1:")}
-    assert beyond_loopback == {f"{address('stack-db')}:8333"}, listening
+    # The gateway, and its gRPC twin (port + 10000), which SeaweedFS binds beside it.
+    assert beyond_loopback == {f"{address('stack-db')}:8333", f"{address('stack-db')}:18333"}, listening
+    # The firewall opens the gateway to the app hosts, and nothing else of SeaweedFS.
+    app = instance("stack-app")
+    assert app.run(f"timeout 3 bash -c '</dev/tcp/{address('stack-db')}/8333'").rc == 0
+    assert app.run(f"timeout 3 bash -c '</dev/tcp/{address('stack-db')}/18333'").rc != 0
     identities = storage.file("/etc/seaweedfs/s3.json")
     assert (identities.user, identities.group, identities.mode) == ("root", "seaweedfs", 0o640)
 
