@@ -66,6 +66,27 @@ def start_load(host, site: str, token: str, report: str) -> None:
     host.check_output(f"systemd-run --unit=load --collect python3 /tmp/load.py {site} {token} {report}")
 
 
+def instance(name: str):
+    """Another instance of the scenario, by inventory name (the multihost tests reach every host)."""
+    import testinfra
+
+    # The folder: the scenario's group_vars are linked beside the inventory file.
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
+
+
+def private_address(name: str) -> str:
+    """The address other hosts reach an instance at (the default route's source), not docker0's."""
+    route = instance(name).check_output("ip -4 -o route get 192.0.2.1")
+    return re.search(r" src (\S+)", route).group(1)
+
+
+def site_curl(web, site: str, fail: bool = True) -> str:
+    """curl on the web host against the site through its own nginx, trusting pebble's root."""
+    web.check_output("test -s /tmp/pebble-root.pem || curl -fsS --cacert /etc/pebble/listener.crt "
+                     "https://localhost:15000/roots/0 -o /tmp/pebble-root.pem")
+    return f"curl -{'f' if fail else ''}sS --cacert /tmp/pebble-root.pem --max-time 20 --resolve {site}:443:127.0.0.1"
+
+
 def stop_load(host) -> dict:
     """Stop the load client and return its summary (requests, by_kind, failed, releases)."""
     host.run("touch /tmp/load.stop")

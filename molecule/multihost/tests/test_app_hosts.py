@@ -5,24 +5,14 @@ other serves every request."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 
-import testinfra
+from conftest import instance, private_address as address, site_curl  # the repository's conftest.py
 
 SITE = "apranova.stack.test"
 ADMIN = "admin:stack-admin-password"
 APPS = ("stack-app", "stack-app2")
-
-
-def instance(name: str):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
-
-
-def address(name: str) -> str:
-    route = instance(name).check_output("ip -4 -o route get 192.0.2.1")
-    return re.search(r" src (\S+)", route).group(1)
 
 
 def serving(app) -> tuple[str, str]:
@@ -30,12 +20,6 @@ def serving(app) -> tuple[str, str]:
     line = app.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}} {{.Label \"apranova_port\"}}' | head -1")
     name, port = line.split()
     return name, port
-
-
-def curl(web) -> str:
-    web.check_output("test -s /tmp/pebble-root.pem || curl -fsS --cacert /etc/pebble/listener.crt "
-                     "https://localhost:15000/roots/0 -o /tmp/pebble-root.pem")
-    return f"curl -sS --cacert /tmp/pebble-root.pem --max-time 20 --resolve {SITE}:443:127.0.0.1"
 
 
 def test_every_app_host_is_in_the_web_hosts_upstream():
@@ -70,7 +54,7 @@ def test_with_one_app_host_stopped_the_other_serves_every_request():
     try:
         codes = []
         for _ in range(40):  # endpoints that read the database, through nginx, under its rate limit
-            codes.append(web.check_output(f"{curl(web)} -u {ADMIN} -o /dev/null -w '%{{http_code}}' https://{SITE}/api/reports/"))
+            codes.append(web.check_output(f"{site_curl(web, SITE, fail=False)} -u {ADMIN} -o /dev/null -w '%{{http_code}}' https://{SITE}/api/reports/"))
             time.sleep(0.15)
         print(f"one app host stopped: {len(codes)} requests through the web host, statuses {sorted(set(codes))}")
         assert codes == ["200"] * 40, codes

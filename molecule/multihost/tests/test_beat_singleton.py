@@ -5,19 +5,14 @@ first waits."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
-import testinfra
+from conftest import instance  # the repository's conftest.py
 
 BEAT, WORKER = "apranova-beat", "apranova-worker"
 SENT = re.compile(r"Sending due task beat-heartbeat")
 HOSTS = ("stack-app", "stack-app2")
-
-
-def instance(name: str):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
 
 
 def now(host) -> int:

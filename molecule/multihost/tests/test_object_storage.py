@@ -4,30 +4,14 @@ app reaches over verified TLS, not on the app host's disk; only the S3 gateway l
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 
-import testinfra
+from conftest import instance, private_address as address, site_curl  # the repository's conftest.py
 
 SITE = "apranova.stack.test"
 ADMIN = "admin:stack-admin-password"
 RCLONE = "set -a && . /etc/apranova-backup/restic.env && set +a && rclone"
-
-
-def instance(name: str):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
-
-
-def address(name: str) -> str:
-    route = instance(name).check_output("ip -4 -o route get 192.0.2.1")
-    return re.search(r" src (\S+)", route).group(1)
-
-
-def curl(web) -> str:
-    web.check_output("test -s /tmp/pebble-root.pem || curl -fsS --cacert /etc/pebble/listener.crt "
-                     "https://localhost:15000/roots/0 -o /tmp/pebble-root.pem")
-    return f"curl -fsS --cacert /tmp/pebble-root.pem --max-time 20 --resolve {SITE}:443:127.0.0.1"
 
 
 def test_seaweedfs_runs_as_its_user_with_only_the_gateway_beyond_loopback():
@@ -59,16 +43,16 @@ def test_the_gateway_serves_the_internal_cas_certificate_and_refuses_anonymous_r
 def test_a_report_is_written_to_the_bucket_not_to_the_app_hosts_disk():
     web, app, storage = instance("stack-web"), instance("stack-app"), instance("stack-db")
     created = json.loads(web.check_output(
-        f"{curl(web)} -u {ADMIN} -H 'Content-Type: application/json' -d '{{\"type\": \"users\", \"format\": \"json\"}}' "
+        f"{site_curl(web, SITE)} -u {ADMIN} -H 'Content-Type: application/json' -d '{{\"type\": \"users\", \"format\": \"json\"}}' "
         f"https://{SITE}/api/reports/"))
     for _ in range(90):
-        report = json.loads(web.check_output(f"{curl(web)} -u {ADMIN} https://{SITE}/api/reports/{created['id']}/"))
+        report = json.loads(web.check_output(f"{site_curl(web, SITE)} -u {ADMIN} https://{SITE}/api/reports/{created['id']}/"))
         if report["status"] in ("succeeded", "failed"):
             break
         time.sleep(1)
     assert report["status"] == "succeeded", report
     # Downloaded through nginx on the web host, streamed by the app from the bucket.
-    web.check_output(f"{curl(web)} -u {ADMIN} -D /tmp/s3-report.headers -o /tmp/s3-report.json {report['download_url']}")
+    web.check_output(f"{site_curl(web, SITE)} -u {ADMIN} -D /tmp/s3-report.headers -o /tmp/s3-report.json {report['download_url']}")
     assert web.file("/tmp/s3-report.json").sha256sum == report["checksum_sha256"]
     name = re.search(r'filename="([^"]+)"', web.file("/tmp/s3-report.headers").content_string).group(1)
     objects = storage.check_output(f"{RCLONE} lsf -R bucket:apranova/user_reports/json").split()
