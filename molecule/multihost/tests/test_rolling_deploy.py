@@ -50,9 +50,7 @@ def under_load(host, app, run_playbook, *playbook: str) -> tuple[float, dict]:
     web_container = app.check_output("docker ps --filter label=apranova_role=web --format '{{.Names}}' | head -1")
     token = app.check_output(f"docker exec {web_container} python3 manage.py drf_create_token admin").split()[2]
     report = succeeded_report(host)
-    # Eight clients: the rate, not the deploy's length, must bring the 1,000 requests. With four,
-    # a deploy that ran faster than 70 s on a quiet machine would have sent fewer.
-    start_load(host, SITE, token, report, clients=8)
+    start_load(host, SITE, token, report)
     started = time.monotonic()
     result = run_playbook(*playbook)
     took = time.monotonic() - started
