@@ -2,8 +2,7 @@
 
 Mitogen ships its strategy plugins inside its package folder, whose path depends on the
 virtualenv; this file makes `strategy = mitogen_linear` (ANSIBLE_STRATEGY, set by
-`make ... ACCEL=mitogen`, and by every Molecule scenario) resolve through a
-strategy_plugins path instead.
+`make ... ACCEL=mitogen`) resolve through ansible.cfg's strategy_plugins instead.
 
 Plays on the control node alone (Molecule's create and destroy) run on Ansible's own
 linear strategy: they poll async jobs, which Mitogen's local connection does not keep
