@@ -59,11 +59,12 @@ def flat_output(result: subprocess.CompletedProcess[str]) -> str:
 LOAD_CLIENT = Path(__file__).resolve().parent / "roles" / "app" / "molecule" / "default" / "tests" / "load.py"
 
 
-def start_load(host, site: str, token: str, report: str) -> None:
-    """Start the load client on the host, as a transient unit, against `site` (API token, a report to download)."""
+def start_load(host, site: str, token: str, report: str, clients: int = 4) -> None:
+    """Start the load client on the host, as a transient unit, against `site` (API token, a report to
+    download), with `clients` clients, each from its own loopback address."""
     host.check_output(f"cat > /tmp/load.py <<'EOF'\n{LOAD_CLIENT.read_text()}\nEOF")
     host.run("rm -f /tmp/load.stop /tmp/load.json")
-    host.check_output(f"systemd-run --unit=load --collect python3 /tmp/load.py {site} {token} {report}")
+    host.check_output(f"systemd-run --unit=load --collect python3 /tmp/load.py {site} {token} {report} {clients}")
 
 
 def instance(name: str):
