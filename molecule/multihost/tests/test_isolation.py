@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 
 import pytest
-import testinfra
-
-
-def instance(name: str):
-    # The folder: the scenario's group_vars are linked beside the inventory file.
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
-
-
-def address(name: str) -> str:
-    """The address other hosts reach it at (apranova_private_address: the default route's source),
-    not docker0's on an app host."""
-    route = instance(name).check_output("ip -4 -o route get 192.0.2.1")
-    return re.search(r" src (\S+)", route).group(1)
+from conftest import instance, private_address as address  # the repository's conftest.py
 
 
 def can_connect(host, ip: str, port: int) -> bool:

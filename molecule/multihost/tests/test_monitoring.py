@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 
-import testinfra
+from conftest import instance  # the repository's conftest.py
 
 testinfra_hosts = ["ansible://web"]
 
@@ -28,8 +27,7 @@ http.server.HTTPServer(("127.0.0.1", 5001), Hook).serve_forever()
 
 
 def group_host(host, group: str):
-    name = host.ansible.get_variables()["groups"][group][0]
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
+    return instance(host.ansible.get_variables()["groups"][group][0])
 
 
 def query(monitor, expr: str) -> list[dict]:

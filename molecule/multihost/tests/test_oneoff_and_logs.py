@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
 import time
 import uuid
 
 import pytest
-import testinfra
-from conftest import flat_output  # the repository's conftest.py (the verifier's rootdir)
+from conftest import flat_output, instance, site_curl  # the repository's conftest.py (the verifier's rootdir)
 
 testinfra_hosts = ["ansible://web"]
 
@@ -23,18 +21,14 @@ testinfra_hosts = ["ansible://web"]
 @pytest.fixture(scope="module")
 def app(host):
     """The app host, where the containers run."""
-    name = host.ansible.get_variables()["groups"]["app"][0]
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
+    return instance(host.ansible.get_variables()["groups"]["app"][0])
 
 SITE = "apranova.stack.test"
 
 
 def https(host, path: str) -> tuple[str, str]:
     """Status and body of a request through nginx, trusting pebble's issuing root."""
-    host.check_output("test -s /tmp/pebble-root.pem || curl -fsS --cacert /etc/pebble/listener.crt "
-                      "https://localhost:15000/roots/0 -o /tmp/pebble-root.pem")
-    out = host.check_output(f"curl -sS --cacert /tmp/pebble-root.pem --max-time 20 --resolve {SITE}:443:127.0.0.1 "
-                            f"-w '\\n%{{http_code}}' https://{SITE}{path}")
+    out = host.check_output(f"{site_curl(host, SITE, fail=False)} -w '\\n%{{http_code}}' https://{SITE}{path}")
     body, _, status = out.rpartition("\n")
     return status, body
 

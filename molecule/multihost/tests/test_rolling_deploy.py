@@ -6,12 +6,10 @@ run first): the rollback leaves the scenario's release (app_release) serving aga
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 
-import testinfra
-from conftest import flat_output, start_load, stop_load  # the repository's conftest.py (the verifier's rootdir)
+from conftest import flat_output, instance, site_curl, start_load, stop_load  # the repository's conftest.py
 
 testinfra_hosts = ["ansible://web"]
 
@@ -20,14 +18,11 @@ ADMIN = "admin:stack-admin-password"
 
 
 def app_host(host):
-    name = host.ansible.get_variables()["groups"]["app"][0]
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
+    return instance(host.ansible.get_variables()["groups"]["app"][0])
 
 
 def curl(host) -> str:
-    host.check_output("test -s /tmp/pebble-root.pem || curl -fsS --cacert /etc/pebble/listener.crt "
-                      "https://localhost:15000/roots/0 -o /tmp/pebble-root.pem")
-    return f"curl -fsS --cacert /tmp/pebble-root.pem --max-time 20 --resolve {SITE}:443:127.0.0.1"
+    return site_curl(host, SITE)
 
 
 def serving_release(host) -> str:
