@@ -94,7 +94,7 @@ bench-reports: ## Report generation benchmark: rows/s and peak RSS at 100k and 1
 	.ci/bench-reports
 
 .PHONY: bench-converge
-bench-converge: venv images app-image ## Whole-stack converge on a fresh sandbox, then a no-op one: seconds, tasks, changes
+bench-converge: venv images app-image ## Whole-stack converge on a fresh sandbox, then no-op ones (also docker, postgresql, redis, nginx alone), linear and Mitogen: seconds, tasks, changes
 	.ci/bench-converge
 
 # The checks that run on this machine (lint, alert rules, inventories, the app's tests) use a
