@@ -13,8 +13,10 @@ SITE = "apranova.stack.test"
 ADMIN = "admin:stack-admin-password"
 POLL = f"""#!/bin/bash
 # Every half second: the status of a request that reads the database, through this host's nginx.
+# 30 s: on two loaded cores a request can wait that long for a CPU (a timeout would read as 000,
+# as a refused connection does).
 while [ ! -e /tmp/restore-poll.stop ]; do
-  code=$(curl -s --cacert /tmp/pebble-root.pem --max-time 5 --resolve {SITE}:443:127.0.0.1 -u {ADMIN} \\
+  code=$(curl -s --cacert /tmp/pebble-root.pem --max-time 30 --resolve {SITE}:443:127.0.0.1 -u {ADMIN} \\
          -o /tmp/restore-poll.body -w '%{{http_code}}' https://{SITE}/api/reports/)
   echo "$code" >>/tmp/restore-poll.log
   [ "$code" = 503 ] && cp /tmp/restore-poll.body /tmp/restore-poll.page
