@@ -35,7 +35,10 @@ def test_a_restore_on_the_db_host_shows_the_maintenance_page_on_the_web_host_apa
     try:
         result = run_playbook("../../playbooks/restore.yml", "--limit", db, "-e", f"restore_confirm=yes-restore-{db}")
     finally:
-        host.run("touch /tmp/restore-poll.stop; sleep 1")
+        # Two more samples after the playbook: the second began after the page went.
+        host.run("n=$(wc -l </tmp/restore-poll.log); for i in $(seq 90); do "
+                 "[ $(wc -l </tmp/restore-poll.log) -gt $((n + 1)) ] && break; sleep 1; done; "
+                 "touch /tmp/restore-poll.stop; sleep 1")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     codes = host.file("/tmp/restore-poll.log").content_string.split()
     print(f"restore on {db}: {len(codes)} requests through the web host apart, by status: {dict(collections.Counter(codes))}")
