@@ -129,11 +129,10 @@ VAULT_ARGS := $(if $(or $(filter sandbox,$(ENV)),$(ANSIBLE_VAULT_PASSWORD_FILE))
 # LOGIN=root (or the provider's first user) for the first run on a fresh server, before the
 # deploy user exists; later runs log in as deploy, as the inventory says.
 PLAYBOOK   := ansible-playbook -i $(INVENTORY) $(VAULT_ARGS) $(if $(LOGIN),-e ansible_user=$(LOGIN))
-# Plays run on Mitogen's strategy (ansible.cfg, and every Molecule scenario): a no-op converge in a
-# third of the time. ACCEL=none runs Ansible's own linear strategy instead, to compare or to rule
-# Mitogen out when a host misbehaves.
-ifeq ($(ACCEL),none)
-export ANSIBLE_STRATEGY := linear
+# ACCEL=mitogen runs the plays with Mitogen's strategy (plugins/strategy): a no-op converge in a
+# third of the time. Opt-in: the Molecule scenarios prove the roles without it.
+ifeq ($(ACCEL),mitogen)
+export ANSIBLE_STRATEGY := mitogen_linear
 endif
 SANDBOX    := apranova-sandbox
 

@@ -1,8 +1,8 @@
 """Mitogen's linear strategy, from the mitogen package in the control node's virtualenv.
 
 Mitogen ships its strategy plugins inside its package folder, whose path depends on the
-virtualenv; this file makes `strategy = mitogen_linear` (ansible.cfg's, and the Molecule
-scenarios') resolve through strategy_plugins instead.
+virtualenv; this file makes `strategy = mitogen_linear` (ANSIBLE_STRATEGY, set by
+`make ... ACCEL=mitogen`) resolve through ansible.cfg's strategy_plugins instead.
 
 Plays on the control node alone (Molecule's create and destroy) run on Ansible's own
 linear strategy: they poll async jobs, which Mitogen's local connection does not keep
