@@ -101,6 +101,55 @@ def stop_load(host) -> dict:
     return summary
 
 
+# Releases that really differ, for the deploy tests (app scenario and multihost): app/ with a
+# column added to the Course model and migrations that add and drop it.
+REPO = Path(__file__).resolve().parent
+COURSE_MODEL = "class Course(models.Model):\n"
+SUBTITLE = "    subtitle = models.CharField(max_length=200, null=True, blank=True)\n"
+
+
+def release_source(tmp_path: Path, models_edit: bool, migrations: dict[str, str]) -> str:
+    """A copy of app/ as its own git repository, changed: a release that really differs (the role
+    builds from the tree at HEAD of app_source_dir)."""
+    source = tmp_path / "app"
+    shutil.copytree(REPO / "app", source, ignore=shutil.ignore_patterns(".venv", "__pycache__", "*.pyc", ".pytest_cache"))
+    models = source / "apranova/models.py"
+    if models_edit:
+        models.write_text(models.read_text().replace(COURSE_MODEL, COURSE_MODEL + SUBTITLE, 1))
+    for name, text in migrations.items():
+        (source / "apranova/migrations" / name).write_text(text)
+    git = ["git", "-C", str(source), "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "release"]):
+        subprocess.run(git + command, check=True)
+    return str(source)
+
+
+def latest_migration() -> str:
+    """The app's newest migration, which a test release's first migration follows."""
+    return sorted(p.stem for p in (REPO / "app/apranova/migrations").glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
+
+
+ADD_SUBTITLE = f"""from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("apranova", "{latest_migration()}")]
+    operations = [migrations.AddField("course", "subtitle", models.CharField(max_length=200, null=True, blank=True))]
+"""
+
+
+def drop_subtitle(phase: str | None) -> str:
+    """A migration dropping the column again, declared in `phase` ('contract') or undeclared."""
+    declared = f"    phase = {phase!r}\n" if phase else ""
+    return f"""from django.db import migrations
+
+
+class Migration(migrations.Migration):
+{declared}    dependencies = [("apranova", "9001_add_subtitle")]
+    operations = [migrations.RemoveField("course", "subtitle")]
+"""
+
+
 @pytest.fixture(scope="session")
 def refused(run_playbook) -> Callable[..., str]:
     """Run a playbook that must fail, and (unless unchanged=False) fail before it changed

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 import conftest
-from conftest import flat_output, stop_load
+from conftest import ADD_SUBTITLE, drop_subtitle, flat_output, release_source, stop_load
 
 SITE = "app.apranova.test"
 CURL = f"curl -sk --resolve {SITE}:443:127.0.0.1 --max-time 10"
@@ -417,51 +416,6 @@ def test_a_dead_deploys_lock_is_reported_and_broken_only_on_confirmation(host, r
     assert broken.returncode == 0, flat_output(broken)[-2000:]
     assert not host.file("/run/lock/apranova-deploy").exists
     assert "release=v9 previous=- outcome=unlocked holder=someone@" in host.file("/var/log/apranova/deploy.log").content_string
-
-
-REPO = Path(os.environ.get("APRANOVA_REPO", Path(__file__).resolve().parents[4]))
-COURSE_MODEL = "class Course(models.Model):\n"
-SUBTITLE = "    subtitle = models.CharField(max_length=200, null=True, blank=True)\n"
-
-
-def release_source(tmp_path: Path, models_edit: bool, migrations: dict[str, str]) -> str:
-    """A copy of app/ as its own git repository, changed: a release that really differs (the role
-    builds from the tree at HEAD of app_source_dir)."""
-    source = tmp_path / "app"
-    shutil.copytree(REPO / "app", source, ignore=shutil.ignore_patterns(".venv", "__pycache__", "*.pyc", ".pytest_cache"))
-    models = source / "apranova/models.py"
-    if models_edit:
-        models.write_text(models.read_text().replace(COURSE_MODEL, COURSE_MODEL + SUBTITLE, 1))
-    for name, text in migrations.items():
-        (source / "apranova/migrations" / name).write_text(text)
-    git = ["git", "-C", str(source), "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "release"]):
-        subprocess.run(git + command, check=True)
-    return str(source)
-
-
-def latest_migration() -> str:
-    return sorted(p.stem for p in (REPO / "app/apranova/migrations").glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
-
-
-ADD_SUBTITLE = f"""from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("apranova", "{latest_migration()}")]
-    operations = [migrations.AddField("course", "subtitle", models.CharField(max_length=200, null=True, blank=True))]
-"""
-
-
-def drop_subtitle(phase: str | None) -> str:
-    declared = f"    phase = {phase!r}\n" if phase else ""
-    return f"""from django.db import migrations
-
-
-class Migration(migrations.Migration):
-{declared}    dependencies = [("apranova", "9001_add_subtitle")]
-    operations = [migrations.RemoveField("course", "subtitle")]
-"""
 
 
 def subtitle_column(host) -> str:
