@@ -130,7 +130,8 @@ VAULT_ARGS := $(if $(or $(filter sandbox,$(ENV)),$(ANSIBLE_VAULT_PASSWORD_FILE))
 # deploy user exists; later runs log in as deploy, as the inventory says.
 PLAYBOOK   := ansible-playbook -i $(INVENTORY) $(VAULT_ARGS) $(if $(LOGIN),-e ansible_user=$(LOGIN))
 # ACCEL=mitogen runs the plays with Mitogen's strategy (plugins/strategy): a no-op converge in a
-# third of the time. Opt-in: the Molecule scenarios prove the roles without it.
+# third of the time. Opt-in: the scenarios of `make test` run on Ansible's linear strategy, and
+# on Mitogen's with ACCEL=mitogen (CI's weekly run does both).
 ifeq ($(ACCEL),mitogen)
 export ANSIBLE_STRATEGY := mitogen_linear
 endif
