@@ -68,14 +68,15 @@ def test_force_renewal_served_without_restart_and_no_failed_request(host, pebble
     before_pid = host.check_output("systemctl show -p MainPID --value nginx")
     script = f"""
 rm -f /tmp/stop-loop
-( ok=0; fail=0; end=$((SECONDS + 60))
+( ok=0; fail=0; failures=; end=$((SECONDS + 60))
   for i in $(seq 300); do
     [ -e /tmp/stop-loop ] || [ $SECONDS -ge $end ] && break
-    code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 --cacert {ROOT} {RESOLVE} https://{NAME}/static/probe.txt)
-    if [ "$code" = 200 ]; then ok=$((ok + 1)); else fail=$((fail + 1)); fi
+    code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 30 --cacert {ROOT} {RESOLVE} https://{NAME}/static/probe.txt)
+    status=$?
+    if [ "$code" = 200 ]; then ok=$((ok + 1)); else fail=$((fail + 1)); failures="$failures $code/curl-exit-$status"; fi
     sleep 0.05
   done
-  echo "ok=$ok fail=$fail" > /tmp/loop-result ) &
+  echo "ok=$ok fail=$fail$failures" > /tmp/loop-result ) &
 loop=$!
 sleep 1
 REQUESTS_CA_BUNDLE=/etc/pebble/listener.crt certbot renew --force-renewal --cert-name {NAME} --no-random-sleep-on-renew
@@ -92,7 +93,9 @@ cat /tmp/loop-result
     counts = dict(kv.split("=") for kv in re.search(r"ok=\d+ fail=\d+", out).group(0).split())
     print(f"requests during renewal: ok={counts['ok']} failed={counts['fail']}")
     assert int(counts["ok"]) > 10
-    assert int(counts["fail"]) == 0
+    # Each failure with its HTTP code and curl's exit status (000/curl-exit-56: a connection the
+    # reload cut; 28 would be a request slower than 30 s on the loaded machine).
+    assert int(counts["fail"]) == 0, out.splitlines()[-1]
     after_serial = serial(host)
     assert after_serial != before_serial
     assert host.check_output("systemctl show -p MainPID --value nginx") == before_pid
